@@ -1,0 +1,31 @@
+# The README's commands. Each target sets up the virtual environment first if needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fastsovits-setup
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench lint parity clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m fastsovits demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+parity: setup
+	$(PY) scripts/parity_report.py --quiet
+
+bench: setup
+	$(PY) benchmarks/frontend.py
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+clean-venv:
+	rm -rf $(VENV)

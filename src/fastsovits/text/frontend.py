@@ -16,7 +16,7 @@ import re
 import threading
 import warnings
 
-from fastsovits.errors import EmptyText, UnsupportedLanguage
+from fastsovits.errors import EmptyText, TextTooLong, UnsupportedLanguage
 from fastsovits.text.symbols import phones_to_ids, symbol_to_id, symbol_version
 from fastsovits.text.types import LanguageFrontend, Phonemes, Segment
 
@@ -38,6 +38,8 @@ _MODULES = {
 # Chinese marks that turn the run's commas into longer pauses (official "clean_special").
 _SPECIAL_MARKS = (("￥", "SP2"), ("^", "SP3"))
 _MULTI_SPACE = re.compile(r" {2,}")
+# One sentence at most this long; longer texts go through `presegment` first (as the engine does).
+MAX_SENTENCE_CHARS = 100_000
 _lock = threading.Lock()
 _frontends: dict[tuple[str, str], LanguageFrontend] = {}
 
@@ -111,6 +113,11 @@ def phonemize(text: str, language: str, version: str = "v2") -> Phonemes:
     if not isinstance(text, str):
         raise EmptyText(f"text must be a str, got {type(text).__name__}")
     sv = check_language(language, version)
+    if len(text) > MAX_SENTENCE_CHARS:
+        raise TextTooLong(
+            f"text of {len(text)} characters is longer than one sentence may be ({MAX_SENTENCE_CHARS}); "
+            "split it with fastsovits.text.presegment first"
+        )
     text = _MULTI_SPACE.sub(" ", text)
     retried = False
     while True:

@@ -24,6 +24,8 @@ def check_case(case: dict) -> Outcome:
             got = phonemize(case["text"], case["language"], case["version"])
         except InvalidInput as e:
             return Outcome(case, True, f"raised {type(e).__name__}")
+        except Exception as e:  # noqa: BLE001 - reported as a mismatch
+            return Outcome(case, False, f"official raised {case['error']}, we raised {type(e).__name__}: {e}")
         return Outcome(case, False, f"official raised {case['error']}, we returned {got.phones}")
     try:
         got = phonemize(case["text"], case["language"], case["version"])

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastsovits.errors import EmptyText, UnsupportedLanguage
-from fastsovits.text.langseg import MODES, language_runs, segment
+from fastsovits.text.langseg import language_runs, segment
 from tests.reference import g2p_cases
 
 MULTI_SPACE = re.compile(" {2,}")
@@ -111,6 +111,49 @@ def test_auto_only_drops_characters(text: str) -> None:
     assert _is_subsequence("".join(t for _, t in runs), text.strip())
 
 
+TOKENS = st.sampled_from(
+    "今天 天气 很好 去 公园 こんにちは 今日 は 天気 ですね カタカナ 東京 안녕하세요 오늘 Hello world ThinkPad T60 I'm "
+    "3.14 2024 ， 。 ！ ？ 、 , . ! ... …… —— - 😀 學校 喺 咗 Привет café ' 「 」 ～ ： %".split()
+    + ["\n", " "]
+)
+
+
+def _library_splitter():
+    """split_lang's own LangSplitter with our configuration (no overridden methods)."""
+    from split_lang import LangSplitter
+
+    from fastsovits.text.langseg import _get_engine
+
+    ours = _get_engine()._splitter
+    lib = object.__new__(LangSplitter)  # skips LangSplitter.__init__ (logging.basicConfig)
+    lib.__dict__.update(vars(ours))
+    return ours, lib
+
+
+def _substrings(splitter, text: str):
+    try:
+        return [(s.lang, s.text) for s in splitter.split_by_lang(text=text)]
+    except Exception as e:  # noqa: BLE001 - both must fail the same way
+        return type(e).__name__
+
+
+@given(st.one_of(st.text(ALPHABET, min_size=1, max_size=80), st.lists(TOKENS, min_size=1, max_size=60).map("".join)))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_linear_splitter_equals_library(text: str) -> None:
+    """Our linear-time merge steps give exactly the substrings of split_lang's own methods."""
+    ours, lib = _library_splitter()
+    assert _substrings(ours, text) == _substrings(lib, text)
+
+
+@pytest.mark.parametrize(
+    "unit", ["今天天气很好，", "好\n", "，", "かなカナ", "中文中文中文中文中文中文中文中文中文中文中文かな"]
+)
+def test_linear_splitter_equals_library_long(unit: str) -> None:
+    ours, lib = _library_splitter()
+    text = "a" + unit * (6000 // len(unit))
+    assert _substrings(ours, text) == _substrings(lib, text)
+
+
 def test_big_input_is_roughly_linear() -> None:
     unit = "当时ThinkPad T60刚刚发布，一同推出的还有一款名为Advanced Dock的扩展坞配件。今日はいい天気ですね。안녕하세요 123. "
     small, big = unit * 250, unit * 1000  # ~24 K and ~96 K characters
@@ -152,3 +195,13 @@ def test_offline_lazy_and_quiet(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     assert not (tmp_path / "ftlang").exists()
+
+
+def test_threads_share_one_engine() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [c["text"] for c in CASES[:120] if c["text"].strip()]
+    want = [segment(t, "auto") for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda t: segment(t, "auto"), texts))
+    assert got == want

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,54 +70,55 @@ def test_fixture_presegment(key: str, collapse: bool) -> None:
         for lang, per_method in c[key].items():
             for method, want in per_method.items():
                 n += 1
-                got = _official(lambda: presegment(c["text"], lang, method, collapse_punctuation=collapse))
+                got = _official(partial(presegment, c["text"], lang, method, collapse_punctuation=collapse))
                 if got != want:
                     bad.append(f"{c['id']} {lang} {method}:\n  got  {got}\n  want {want}")
     assert n > 0
     assert not bad, f"{len(bad)}/{n} differ:\n" + "\n".join(bad)
 
 
-def _language_modules_ready() -> str | None:
-    for lang in ("zh", "en", "ja", "ko", "yue"):
-        try:
-            importlib.import_module(f"fastsovits.text.g2p.{lang}")
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("fastsovits"):
-                return f"language module {e.name} not written yet"
-            raise
-    return None
+def _missing_module(e: ModuleNotFoundError) -> bool:
+    return bool(e.name and e.name.startswith("fastsovits"))
 
 
 @pytest.mark.parity
 def test_fixture_preprocess() -> None:
-    """Full official ``preprocess`` (cut1/cut5): presegment, then phonemize each sentence."""
-    missing = _language_modules_ready()
-    if missing:
-        pytest.skip(missing)
+    """Full official ``preprocess`` (cut1/cut5): presegment, then phonemize each sentence.
+
+    Cases whose languages have no module yet are counted and reported as a skip (never a pass).
+    """
     from fastsovits.text import phonemize
 
-    bad = []
+    bad, missing = [], set()
     n = 0
     for c in CASES:
         pre = c["preprocess"]
         for method in ("cut1", "cut5"):
             want = pre[method]
-            n += 1
             if isinstance(want, dict):  # official ValueError
                 with pytest.raises(EmptyText):
                     presegment(c["text"], pre["lang"], method)
+                n += 1
                 continue
             got = []
-            for sentence in presegment(c["text"], pre["lang"], method):
-                res = phonemize(sentence, pre["lang"], pre["version"])
-                if res.norm_text == "":
-                    continue  # skipped by the official code too
-                got.append({"norm_text": res.norm_text, "phone_ids": res.phone_ids})
+            try:
+                for sentence in presegment(c["text"], pre["lang"], method):
+                    res = phonemize(sentence, pre["lang"], pre["version"])
+                    if res.norm_text == "":
+                        continue  # skipped by the official code too
+                    got.append({"norm_text": res.norm_text, "phone_ids": res.phone_ids})
+            except ModuleNotFoundError as e:
+                if not _missing_module(e):
+                    raise
+                missing.add(e.name)
+                continue
+            n += 1
             want = [{"norm_text": w["norm_text"], "phone_ids": w["phone_ids"]} for w in want]
             if got != want:
                 bad.append(f"{c['id']} {pre['lang']} {method}:\n  got  {got}\n  want {want}")
-    assert n > 0
     assert not bad, f"{len(bad)}/{n} differ:\n" + "\n".join(bad)
+    if missing:
+        pytest.skip(f"only {n} of {2 * len(CASES)} checked (all exact); modules not written yet: {sorted(missing)}")
 
 
 # --- registry and errors ---

@@ -76,10 +76,13 @@ def clean_run(text: str, lang: str, version: str = "v2") -> Segment:
     sv = symbol_version(version)
     table = symbol_to_id(sv)
     if lang not in RUN_LANGUAGES[sv]:
-        # The official v1 frontend reads a run it has no module for (Korean found by `auto`)
-        # as English " ", which makes a single pause. We keep that for parity, loudly.
-        warnings.warn(f"{sv} models cannot read {lang!r} text; the run {text!r} becomes a pause", stacklevel=3)
-        lang, text = "en", " "
+        # The official frontend reads a run it has no module for as English " " (one pause):
+        # punctuation-only runs labelled "punctuation"/"newline" by the segmenter, and Korean or
+        # Cantonese found by `auto` under v1. We keep that for parity; dropping real words is loud.
+        if lang in ("ko", "yue", "ja", "zh", "en"):
+            warnings.warn(f"{sv} models cannot read {lang!r} text; the run {text!r} becomes a pause", stacklevel=3)
+        pause = clean_run(" ", "en", sv)
+        return Segment(lang, text, pause.norm_text, pause.phones, None)
     fe = get_frontend(lang, sv)
     if lang == "zh":
         for mark, symbol in _SPECIAL_MARKS:

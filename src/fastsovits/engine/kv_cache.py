@@ -1,0 +1,99 @@
+"""A preallocated key/value cache for the text-to-semantic transformer.
+
+Layout: one tensor for keys and one for values, each ``[layers, batch, heads, max_len, head_dim]``,
+allocated once and written in place. A cache row is a slot that holds one sequence; row ``b``
+keeps its prefix (text then prompt tokens) in slots ``0 .. L_b-1`` and generated token ``k`` in
+slot ``L_b + k``. Rows may have different prefix lengths: the decode mask lets row ``b`` see
+slots ``<= position[b]`` only, so stale values beyond a row's current position are never read.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fastsovits.errors import InvalidParameter
+
+
+class StaticKVCache:
+    """Fixed-size K/V storage plus the per-row text length needed to recover audio positions."""
+
+    def __init__(
+        self,
+        n_layers: int,
+        batch: int,
+        heads: int,
+        max_len: int,
+        head_dim: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        for name, value in (("n_layers", n_layers), ("batch", batch), ("heads", heads),
+                            ("max_len", max_len), ("head_dim", head_dim)):
+            if value < 1:
+                raise InvalidParameter(f"StaticKVCache: {name} must be >= 1, got {value}")
+        shape = (n_layers, batch, heads, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # text_len[b]: number of text positions in row b (audio position = slot - text_len)
+        self.text_len = torch.zeros(batch, dtype=torch.long, device=device)
+        # slot_ids: [max_len] 0..max_len-1, kept so the decode step builds its mask without arange
+        self.slot_ids = torch.arange(max_len, dtype=torch.long, device=device)
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, batch: int, max_len: int) -> StaticKVCache:
+        """A cache sized for ``model`` (a ``Text2Semantic``) in the model's dtype and device."""
+        cfg = model.config
+        param = next(model.parameters())
+        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=param.dtype, device=param.device)
+
+    @property
+    def batch(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def write_prefix(self, layer: int, rows: Tensor | None, k: Tensor, v: Tensor) -> None:
+        """Store a prefill's keys/values in slots ``0 .. S-1`` of ``rows`` (all rows when None).
+
+        k, v: [b, heads, S, head_dim]; rows: [b] int64 cache rows.
+        """
+        s = k.shape[2]
+        if rows is None:
+            self.k[layer, : k.shape[0], :, :s] = k
+            self.v[layer, : v.shape[0], :, :s] = v
+        else:
+            self.k[layer][rows, :, :s] = k
+            self.v[layer][rows, :, :s] = v
+
+    def write_step(self, layer: int, slots: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write one new key/value per row at ``slots[b]``; return the whole layer for attention.
+
+        slots: [B] int64; k, v: [B, heads, 1, head_dim] -> two views [B, heads, max_len, head_dim].
+        """
+        b, h, _, d = k.shape
+        index = slots.view(b, 1, 1, 1).expand(b, h, 1, d)  # [B, heads, 1, head_dim]
+        k_layer = self.k[layer]
+        v_layer = self.v[layer]
+        k_layer.scatter_(2, index, k)
+        v_layer.scatter_(2, index, v)
+        return k_layer, v_layer
+
+    def step_mask(self, slots: Tensor) -> Tensor:
+        """Attention mask for a decode step, True = attend: [B] -> [B, 1, 1, max_len]."""
+        return (self.slot_ids.view(1, -1) <= slots.view(-1, 1)).view(slots.shape[0], 1, 1, -1)
+
+    def set_text_len(self, rows: Tensor | None, text_len: Tensor) -> None:
+        if rows is None:
+            self.text_len[: text_len.shape[0]] = text_len
+        else:
+            self.text_len[rows] = text_len
+
+    def reset(self) -> None:
+        """Zero everything (not needed for correctness; useful for debugging)."""
+        self.k.zero_()
+        self.v.zero_()
+        self.text_len.zero_()

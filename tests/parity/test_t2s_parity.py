@@ -69,8 +69,11 @@ def _batch_params() -> list[tuple[str, str]]:
 
 
 def _row(arrays: dict, prefix: str, prompt: np.ndarray) -> T2SRow:
-    return T2SRow(torch.from_numpy(arrays[f"{prefix}.phones"]), torch.from_numpy(arrays[f"{prefix}.bert"]),
-                  torch.from_numpy(prompt))
+    return T2SRow(
+        torch.from_numpy(arrays[f"{prefix}.phones"]),
+        torch.from_numpy(arrays[f"{prefix}.bert"]),
+        torch.from_numpy(prompt),
+    )
 
 
 @pytest.mark.parametrize("name,case,rp", _case_params())
@@ -78,8 +81,9 @@ def test_single_sequence(name: str, case: str, rp: str) -> None:
     meta, arrays, model = _load(name)
     expected = meta["cases"][case][rp]
     prompt = arrays[f"{case}.prompt"]
-    result = generate(model, [_row(arrays, case, prompt)], _greedy(rp),
-                      early_stop_num=meta["early_stop_num"], record_logits=True)[0]
+    result = generate(
+        model, [_row(arrays, case, prompt)], _greedy(rp), early_stop_num=meta["early_stop_num"], record_logits=True
+    )[0]
 
     raw = result.step_logits  # [steps, V]
     prefill_diff = (raw[0] - torch.from_numpy(arrays[f"{case}.prefill_logits"])).abs().max().item()

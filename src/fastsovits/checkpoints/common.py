@@ -157,7 +157,9 @@ def read_torch_file(path: str | Path, extra: Mapping[tuple[str, str], Any] | Non
     except CheckpointError:
         raise
     except zipfile.BadZipFile as e:
-        raise CheckpointError(f"{str(path)!r} is not a readable torch zip checkpoint (truncated or corrupt?): {e}") from e
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable torch zip checkpoint (truncated or corrupt?): {e}"
+        ) from e
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"{str(path)!r}: refused to unpickle: {e}") from e
     except Exception as e:  # corrupt pickle streams raise many types (EOFError, KeyError, ValueError, ...)

@@ -145,10 +145,14 @@ def load_gpt(
     data = official_config.get("data")
     max_sec = data.get("max_sec") if isinstance(data, Mapping) else None
     info = obj.get("info")
-    return model, config, GPTInfo(
-        info=str(info) if info is not None else None,
-        max_sec=float(max_sec) if max_sec is not None else None,
-        official_config=dict(official_config),
+    return (
+        model,
+        config,
+        GPTInfo(
+            info=str(info) if info is not None else None,
+            max_sec=float(max_sec) if max_sec is not None else None,
+            official_config=dict(official_config),
+        ),
     )
 
 
@@ -170,5 +174,7 @@ def export_gpt(
         raise InvalidParameter(f"export_gpt: model has config {model.config}, not {config}")
     full: dict[str, Any] = dict(official_config or {"data": {"max_sec": max_sec}})
     full["model"] = {**dict(full.get("model") or {}), **config.to_official()}
-    weight = OrderedDict((k, v.detach().to("cpu", torch.float16).clone()) for k, v in official_state_dict(model).items())
+    weight = OrderedDict(
+        (k, v.detach().to("cpu", torch.float16).clone()) for k, v in official_state_dict(model).items()
+    )
     torch.save(OrderedDict(weight=weight, config=full, info=info), str(path))

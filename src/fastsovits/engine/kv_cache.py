@@ -29,8 +29,13 @@ class StaticKVCache:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
     ) -> None:
-        for name, value in (("n_layers", n_layers), ("batch", batch), ("heads", heads),
-                            ("max_len", max_len), ("head_dim", head_dim)):
+        for name, value in (
+            ("n_layers", n_layers),
+            ("batch", batch),
+            ("heads", heads),
+            ("max_len", max_len),
+            ("head_dim", head_dim),
+        ):
             if value < 1:
                 raise InvalidParameter(f"StaticKVCache: {name} must be >= 1, got {value}")
         shape = (n_layers, batch, heads, max_len, head_dim)

@@ -85,7 +85,7 @@ class SamplingTensors:
 # ---------------------------------------------------------------------------- counter-based noise
 def _mul32(x: Tensor, c: int) -> Tensor:
     """(x * c) mod 2**32 for 0 <= x < 2**32, in int64 without overflow (split x into 16-bit halves)."""
-    return ((((x >> 16) * c) & 0xFFFF) << 16) + (x & 0xFFFF) * c & _M32
+    return (((((x >> 16) * c) & 0xFFFF) << 16) + (x & 0xFFFF) * c) & _M32
 
 
 def _mix32(x: Tensor) -> Tensor:
@@ -187,7 +187,10 @@ class T2SRow:
 @dataclass
 class T2SResult:
     """tokens: generated tokens (EOS excluded, all kept); idx: the step at which the row stopped;
-    stop_reason: "eos" | "early_stop" | "max_steps"; step_logits: [steps, V] raw logits if recorded."""
+    stop_reason: "eos" | "early_stop" | "max_steps"; step_logits: [steps, V] raw logits if recorded.
+
+    The official ``TTS.run`` keeps ``(prompt + tokens)[-idx:]``, which on early stop drops the
+    first generated token (idx = len(tokens) - 1); reproduce that only where parity demands it."""
 
     tokens: list[int]
     idx: int

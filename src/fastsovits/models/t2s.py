@@ -52,7 +52,15 @@ class T2SConfig:
     bert_dim: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "hidden_dim", "heads", "n_layers", "phoneme_vocab_size", "vocab_size", "bert_dim"):
+        for name in (
+            "embedding_dim",
+            "hidden_dim",
+            "heads",
+            "n_layers",
+            "phoneme_vocab_size",
+            "vocab_size",
+            "bert_dim",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidParameter(f"T2SConfig.{name} must be a positive int, got {value!r}")
@@ -178,14 +186,18 @@ class Text2Semantic(nn.Module):
 
     def _check_rows(self, phones: Tensor, phone_lens: Tensor, bert: Tensor, audio: Tensor, audio_lens: Tensor) -> None:
         if phones.dim() != 2 or bert.shape != (phones.shape[0], self.config.bert_dim, phones.shape[1]):
-            raise InvalidInput(f"t2s: phones [B, N] and bert [B, {self.config.bert_dim}, N] expected, "
-                               f"got {tuple(phones.shape)} and {tuple(bert.shape)}")
+            raise InvalidInput(
+                f"t2s: phones [B, N] and bert [B, {self.config.bert_dim}, N] expected, "
+                f"got {tuple(phones.shape)} and {tuple(bert.shape)}"
+            )
         if audio.dim() != 2 or audio.shape[0] != phones.shape[0]:
             raise InvalidInput(f"t2s: audio tokens [B, T] expected for B={phones.shape[0]}, got {tuple(audio.shape)}")
         lens = torch.stack([phone_lens.min(), phone_lens.max(), audio_lens.min(), audio_lens.max()]).tolist()
         if lens[0] < 1 or lens[1] > phones.shape[1] or lens[2] < 0 or lens[3] > audio.shape[1]:
-            raise InvalidInput(f"t2s: lengths out of range: phone_lens={phone_lens.tolist()} for N={phones.shape[1]}, "
-                               f"audio_lens={audio_lens.tolist()} for T={audio.shape[1]}")
+            raise InvalidInput(
+                f"t2s: lengths out of range: phone_lens={phone_lens.tolist()} for N={phones.shape[1]}, "
+                f"audio_lens={audio_lens.tolist()} for T={audio.shape[1]}"
+            )
 
     # ------------------------------------------------------------------ forward passes
     def _prefix_hidden(self, phones, phone_lens, bert, audio, audio_lens, cache=None, rows=None):
@@ -224,10 +236,12 @@ class Text2Semantic(nn.Module):
         """
         if rows is not None:
             rows = torch.as_tensor(rows, dtype=torch.long, device=cache.k.device)
+        longest = int((phone_lens + prompt_lens).max())
+        if longest + 1 > cache.max_len:
+            raise InvalidInput(
+                f"t2s prefill: prefix of {longest} tokens leaves no room in a cache of max_len {cache.max_len}"
+            )
         hidden, seq_len = self._prefix_hidden(phones, phone_lens, bert, prompts, prompt_lens, cache, rows)
-        if int(seq_len.max()) + 1 > cache.max_len:
-            raise InvalidInput(f"t2s prefill: prefix of {int(seq_len.max())} tokens leaves no room in a cache of "
-                               f"max_len {cache.max_len}")
         cache.set_text_len(rows, phone_lens)
         b, _, d = hidden.shape
         last = hidden.gather(1, (seq_len - 1).view(b, 1, 1).expand(b, 1, d))[:, 0]  # [B, D]

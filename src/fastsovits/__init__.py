@@ -4,8 +4,8 @@ Importing this package has no side effects: no model, dictionary or file is load
 """
 
 from fastsovits.errors import (
-    CapacityError,
     Cancelled,
+    CapacityError,
     CheckpointError,
     EmptyText,
     FastSovitsError,

@@ -27,7 +27,7 @@ _LAZY = {
     "Segment": ("fastsovits.text.types", "Segment"),
 }
 
-__all__ = list(_LAZY)
+__all__ = ["phonemize", "clean_run", "split_languages", "MODES", "split_text", "presegment", "Phonemes", "Segment"]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,7 @@ def symbol_version(version: str) -> str:
         ) from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def symbols(version: str = "v2") -> tuple[str, ...]:
     """The ordered symbol table (a tuple) for a model version."""
     sv = symbol_version(version)
@@ -41,7 +41,7 @@ def symbols(version: str = "v2") -> tuple[str, ...]:
     return table
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def symbol_to_id(version: str = "v2") -> dict[str, int]:
     return {s: i for i, s in enumerate(symbols(version))}
 

@@ -216,7 +216,9 @@ class Synthesizer(nn.Module):
         if self.config.is_pro:
             if sv_emb is None:
                 raise InvalidInput(f"SoVITS {self.config.version} needs a speaker-verification vector per reference")
-            ge = self.sv_act(ge + self.sv_proj(sv_emb).unsqueeze(-1))
+            ge = ge + self.sv_proj(sv_emb).unsqueeze(-1)
+            _record(trace, "ge_with_sv", ge)
+            ge = self.sv_act(ge)
             _record(trace, "ge_after_prelu", ge)
         elif sv_emb is not None:
             raise InvalidInput(f"SoVITS {self.config.version} takes no speaker-verification vector (sv_emb)")
@@ -350,7 +352,7 @@ def _record(trace: dict | None, name: str, value: Tensor) -> None:
     """Store an intermediate for parity checks; repeated names (one per reference) become lists."""
     if trace is None:
         return
-    if name in ("ge_ref_enc", "ge_after_prelu"):
+    if name in ("ge_ref_enc", "ge_with_sv", "ge_after_prelu"):
         trace.setdefault(name, []).append(value.detach().clone())
     else:
         trace[name] = value.detach().clone()

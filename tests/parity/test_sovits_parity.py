@@ -32,6 +32,15 @@ TOL = 1e-4  # README 3.4: intermediates and wav max abs; ssl_proj_out (README 3.
 INTERMEDIATES = ("ge_after_prelu", "ge512", "enc_p_x", "m_p", "logs_p", "y_mask", "z", "dec_in", "wav")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tiny models are latency-bound: extra intra-op threads only add contention on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _versions() -> list[str]:
     io_dir = reference_dir() / "io"
     found = [p.stem.removeprefix("s2_") for p in io_dir.glob("s2_*.json") if p.with_suffix(".npz").exists()]

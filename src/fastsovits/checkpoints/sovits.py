@@ -233,6 +233,10 @@ def load_sovits(
                 f"{str(path)!r}: version {version!r} was requested but the text embedding has "
                 f"{obj['weight'][TEXT_EMBEDDING].shape[0]} rows (symbol table {symbols})"
             )
+    if any(str(k).startswith("cfm.") for k in obj["weight"]):
+        raise CheckpointError(
+            f"{str(path)!r} has cfm.* weights: it is a SoVITS v3/v4 file, which this loader does not support"
+        )
     if is_lora or model_version not in VERSIONS or "lora_rank" in obj:
         raise CheckpointError(
             f"{str(path)!r} is a SoVITS {model_version}{' LoRA' if is_lora else ''} file; only "
@@ -251,13 +255,17 @@ def load_sovits(
         model.posterior = model.build_posterior().to(dtype)
     model = model.to(device).eval()
     info = obj.get("info")
-    return model, config, SovitsInfo(
-        symbol_version=symbols,
-        model_version=model_version,
-        is_lora=is_lora,
-        header_tag=tag,
-        info=str(info) if info is not None else None,
-        official_config=hps if isinstance(hps, dict) else {},
+    return (
+        model,
+        config,
+        SovitsInfo(
+            symbol_version=symbols,
+            model_version=model_version,
+            is_lora=is_lora,
+            header_tag=tag,
+            info=str(info) if info is not None else None,
+            official_config=hps if isinstance(hps, dict) else {},
+        ),
     )
 
 
@@ -323,7 +331,7 @@ def export_sovits(
         )
     hps = dict(as_plain_dict(official_config) if official_config is not None else default_official_config(config))
     hps["model"] = {**dict(hps.get("model") or {}), **config.to_official()}
-    hps["version"] = version if config.is_pro else config.symbol_version
+    hps["version"] = version
     obj = OrderedDict(weight=dict(official_state_dict(model)), config=_HParamsOut(hps), info=info)
     buf = io.BytesIO()
     torch.save(obj, buf, pickle_module=_pickle_module(), pickle_protocol=2)
@@ -332,5 +340,8 @@ def export_sovits(
     if header is not None:
         data = header + data[2:]
     tmp = Path(f"{path}.partial-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

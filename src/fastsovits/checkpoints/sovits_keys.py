@@ -53,9 +53,11 @@ _RULES: list[tuple[re.Pattern, Callable[[re.Match], str], bool]] = [
         (r"prior\.content_in\.(.+)", lambda m: f"enc_p.ssl_proj.{m[1]}", False),
         (r"prior\.phone_embedding\.(.+)", lambda m: f"enc_p.text_embedding.{m[1]}", False),
         (r"prior\.mrte\.attn\.([qkvo])\.(.+)", lambda m: f"enc_p.mrte.cross_attention.conv_{m[1]}.{m[2]}", False),
-        (r"prior\.mrte\.(content_in|phone_in|out)\.(.+)",
-         lambda m: f"enc_p.mrte.{ {'content_in': 'c_pre', 'phone_in': 'text_pre', 'out': 'c_post'}[m[1]] }.{m[2]}",
-         False),
+        (
+            r"prior\.mrte\.(content_in|phone_in|out)\.(.+)",
+            lambda m: f"enc_p.mrte.{ {'content_in': 'c_pre', 'phone_in': 'text_pre', 'out': 'c_post'}[m[1]] }.{m[2]}",
+            False,
+        ),
         (r"prior\.stats\.(.+)", lambda m: f"enc_p.proj.{m[1]}", False),
         (r"vocoder\.conv_in\.(.+)", lambda m: f"dec.conv_pre.{m[1]}", False),
         (r"vocoder\.ups\.(\d+)\.(.+)", lambda m: f"dec.ups.{m[1]}.{m[2]}", True),
@@ -64,11 +66,17 @@ _RULES: list[tuple[re.Pattern, Callable[[re.Match], str], bool]] = [
         (r"vocoder\.cond\.(.+)", lambda m: f"dec.cond.{m[1]}", False),
         (r"posterior\.(pre|proj)\.(.+)", lambda m: f"enc_q.{m[1]}.{m[2]}", False),
         (r"posterior\." + _WN, _wavenet_key(lambda m: "enc_q.enc"), True),
-        (r"flow\.couplings\.(?P<c>\d+)\.(?P<part>pre|post)\.(?P<leaf2>.+)",
-         lambda m: f"flow.flows.{2 * int(m['c'])}.{m['part']}.{m['leaf2']}", False),
+        (
+            r"flow\.couplings\.(?P<c>\d+)\.(?P<part>pre|post)\.(?P<leaf2>.+)",
+            lambda m: f"flow.flows.{2 * int(m['c'])}.{m['part']}.{m['leaf2']}",
+            False,
+        ),
         (r"flow\.couplings\.(?P<c>\d+)\." + _WN, _wavenet_key(lambda m: f"flow.flows.{2 * int(m['c'])}.enc"), True),
-        (r"style_encoder\.(fc1|fc2|glu1\.conv|glu2\.conv|attn\.[qkvo]|out)\.(.+)",
-         lambda m: f"ref_enc.{_STYLE[m[1]]}.{m[2]}", False),
+        (
+            r"style_encoder\.(fc1|fc2|glu1\.conv|glu2\.conv|attn\.[qkvo]|out)\.(.+)",
+            lambda m: f"ref_enc.{_STYLE[m[1]]}.{m[2]}",
+            False,
+        ),
         (r"semantic_proj\.(.+)", lambda m: f"ssl_proj.{m[1]}", False),
         (r"codebook\.(.+)", lambda m: f"quantizer.vq.layers.0._codebook.{m[1]}", False),
         (r"sv_proj\.(.+)", lambda m: f"sv_emb.{m[1]}", False),
@@ -102,7 +110,9 @@ class KeyEntry:
 def _official_order(entries: list[KeyEntry]) -> list[KeyEntry]:
     """Reorder to the official state_dict order: inside each prior encoder the official module
     keeps four lists (attention, norm1, ffn, norm2) so it lists all layers of one kind first."""
-    enc = re.compile(r"enc_p\.(encoder_ssl|encoder_text|encoder2)\.(attn_layers|norm_layers_1|ffn_layers|norm_layers_2)\.(\d+)\.")
+    enc = re.compile(
+        r"enc_p\.(encoder_ssl|encoder_text|encoder2)\.(attn_layers|norm_layers_1|ffn_layers|norm_layers_2)\.(\d+)\."
+    )
     rank = {v: i for i, v in enumerate(_ENC_PARTS.values())}
     out: list[KeyEntry] = []
     run: list[tuple[tuple, KeyEntry]] = []

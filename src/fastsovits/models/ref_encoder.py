@@ -53,8 +53,9 @@ class StyleAttention(nn.Module):
 
 
 class StyleEncoder(nn.Module):
-    def __init__(self, in_bins: int, out_dim: int, hidden: int = 128, kernel_size: int = 5, heads: int = 2,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self, in_bins: int, out_dim: int, hidden: int = 128, kernel_size: int = 5, heads: int = 2, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.in_bins = in_bins
         self.dropout = dropout
@@ -66,7 +67,11 @@ class StyleEncoder(nn.Module):
         self.out = nn.Linear(hidden, out_dim)
 
     def forward(self, spec: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """spec: [B, F >= in_bins, T] linear magnitudes (extra bins ignored), lengths: [B] -> [B, out_dim, 1]."""
+        """spec: [B, F >= in_bins, T] linear magnitudes (extra bins ignored), lengths: [B] -> [B, out_dim, 1].
+
+        With ``lengths`` padded frames are zeroed before every conv and excluded from attention
+        and the average, so each row equals its own unpadded call.
+        """
         x = spec[:, : self.in_bins].transpose(1, 2)  # [B, T, bins]
         pad = None
         if lengths is not None:
@@ -75,11 +80,17 @@ class StyleEncoder(nn.Module):
         p, train = self.dropout, self.training
         x = F.dropout(F.mish(self.fc1(x)), p, train)
         x = F.dropout(F.mish(self.fc2(x)), p, train)
-        x = self.glu2(self.glu1(x.transpose(1, 2))).transpose(1, 2)  # [B, C, T] convs -> [B, T, C]
-        if pad is not None:
-            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
-        x = self.out(self.attn(x, pad))
+        x = self._zero_pad(x, pad).transpose(1, 2)  # [B, C, T]
+        x = self.glu2(self._zero_pad(self.glu1(x), pad, channels_first=True)).transpose(1, 2)  # [B, T, C]
+        x = self.out(self.attn(self._zero_pad(x, pad), pad))
         return self._average(x, pad).unsqueeze(-1)
+
+    @staticmethod
+    def _zero_pad(x: Tensor, pad: Tensor | None, channels_first: bool = False) -> Tensor:
+        """Zero the padded frames (so convs see what a lone row's zero padding would give)."""
+        if pad is None:
+            return x
+        return x.masked_fill(pad.unsqueeze(1) if channels_first else pad.unsqueeze(-1), 0.0)
 
     @staticmethod
     def _average(x: Tensor, pad: Tensor | None) -> Tensor:

@@ -88,6 +88,11 @@ class SovitsConfig:
             )
         if self.hidden_channels % self.n_heads:
             raise InvalidParameter(f"hidden_channels {self.hidden_channels} not divisible by n_heads {self.n_heads}")
+        if self.upsample_initial_channel >> len(self.upsample_rates) < 1:
+            raise InvalidParameter(
+                f"upsample_initial_channel {self.upsample_initial_channel} cannot be halved "
+                f"{len(self.upsample_rates)} times"
+            )
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise InvalidParameter(f"upsample_rates {self.upsample_rates} vs kernel sizes {self.upsample_kernel_sizes}")
 
@@ -210,7 +215,9 @@ class Synthesizer(nn.Module):
     def style_one(self, spec: Tensor, sv_emb: Tensor | None = None, trace: dict | None = None) -> Tensor:
         """One reference: spec [1, F, T] (F >= style_bins), sv_emb [1, sv_dim] (Pro only) -> ge [1, gin, 1]."""
         if spec.dim() != 3 or spec.shape[1] < self.config.style_bins:
-            raise InvalidInput(f"reference spectrogram must be [B, >= {self.config.style_bins}, T], got {tuple(spec.shape)}")
+            raise InvalidInput(
+                f"reference spectrogram must be [B, >= {self.config.style_bins}, T], got {tuple(spec.shape)}"
+            )
         ge = self.style_encoder(spec)
         _record(trace, "ge_ref_enc", ge)
         if self.config.is_pro:
@@ -225,7 +232,10 @@ class Synthesizer(nn.Module):
         return ge
 
     def style(
-        self, refer: Sequence[Tensor] | Tensor, sv_emb: Sequence[Tensor] | Tensor | None = None, trace: dict | None = None
+        self,
+        refer: Sequence[Tensor] | Tensor,
+        sv_emb: Sequence[Tensor] | Tensor | None = None,
+        trace: dict | None = None,
     ) -> Tensor:
         """Global style vector of one voice: the mean over references -> ge [1, gin, 1].
 

@@ -186,7 +186,9 @@ class MRTE(nn.Module):
         self.phone_in = nn.Conv1d(channels, hidden, 1)
         self.out = nn.Conv1d(hidden, channels, 1)
 
-    def forward(self, content: Tensor, content_mask: Tensor, phones: Tensor, phone_mask: Tensor, style: Tensor) -> Tensor:
+    def forward(
+        self, content: Tensor, content_mask: Tensor, phones: Tensor, phone_mask: Tensor, style: Tensor
+    ) -> Tensor:
         """content: [B, C, T], phones: [B, C, N], masks [B, 1, *], style: [B or 1, hidden, 1] -> [B, C, T]."""
         pair_mask = phone_mask.unsqueeze(2) * content_mask.unsqueeze(-1)  # [B, 1, T, N]
         c = self.content_in(content * content_mask)

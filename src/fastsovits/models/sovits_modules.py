@@ -56,7 +56,9 @@ class WaveNet(nn.Module):
 class MeanCoupling(nn.Module):
     """Affine coupling with unit scale: the second half is shifted by a WaveNet of the first half."""
 
-    def __init__(self, channels: int, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin: int) -> None:
+    def __init__(
+        self, channels: int, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin: int
+    ) -> None:
         super().__init__()
         if channels % 2:
             raise ValueError(f"coupling channels must be even, got {channels}")
@@ -102,7 +104,14 @@ class PosteriorEncoder(nn.Module):
     """Linear spectrogram -> latent z ~ N(m, exp(logs)) (training only; not in exported files)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin: int
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden: int,
+        kernel_size: int,
+        dilation_rate: int,
+        n_layers: int,
+        gin: int,
     ) -> None:
         super().__init__()
         self.out_channels = out_channels

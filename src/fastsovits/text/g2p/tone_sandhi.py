@@ -141,7 +141,7 @@ class ToneSandhi:
         """Split a word in two around its shortest search-mode sub-word (first of equals)."""
         shortest = sorted(self._search_cut(word), key=len)[0]
         if word.find(shortest) == 0:
-            return shortest, word[len(shortest):]
+            return shortest, word[len(shortest) :]
         return word[: -len(shortest)], shortest
 
     def _neutral_tones(self, word: str, pos: str, finals: list[str]) -> list[str]:
@@ -167,7 +167,7 @@ class ToneSandhi:
         elif word in ALWAYS_NEUTRAL or word[-2:] in ALWAYS_NEUTRAL:
             finals[-1] = _retone(finals[-1], "5")
         head, tail = self._halves(word)
-        parts = [finals[: len(head)], finals[len(head):]]
+        parts = [finals[: len(head)], finals[len(head) :]]
         for part_word, part in zip((head, tail), parts):
             if part_word in ALWAYS_NEUTRAL or part_word[-2:] in ALWAYS_NEUTRAL:
                 part[-1] = _retone(part[-1], "5")
@@ -186,7 +186,7 @@ class ToneSandhi:
                 elif len(head) == 1:  # 1+2, e.g. 纸/老虎
                     finals[1] = _retone(finals[1], "2")
             else:
-                first, second = finals[: len(head)], finals[len(head):]
+                first, second = finals[: len(head)], finals[len(head) :]
                 if len(first) == 2 and _all_third(first):
                     first[0] = _retone(first[0], "2")
                 if len(second) == 2 and _all_third(second):

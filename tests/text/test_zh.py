@@ -111,6 +111,16 @@ def test_invariants_on_fixture_texts(version: str) -> None:
             assert n == (1 if ch in zh.PUNCTUATION else 2)
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_every_opencpop_phone_is_a_symbol(version: str) -> None:
+    table = symbol_to_id(version)
+    opencpop = zh._read_opencpop()
+    assert len(opencpop) > 400
+    for initial, final in opencpop.values():
+        assert initial in table
+        assert all(f"{final}{tone}" in table for tone in "12345"), final
+
+
 def test_load_caches_per_version() -> None:
     assert zh.load("v2") is zh.load("v2")
     assert zh.load("v1") is not zh.load("v2")

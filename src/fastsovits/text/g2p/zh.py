@@ -91,20 +91,17 @@ def _load_tools() -> _Tools:
     with _tools_lock:
         if _tools is not None:
             return _tools
-        from fastsovits.errors import MissingDependency
-
         opencpop = _read_opencpop()
-        try:
-            import jieba_fast
-            import jieba_fast.posseg as posseg
-            from pypinyin import Style, lazy_pinyin
-        except ImportError as e:
-            raise MissingDependency("Chinese G2P", "zh", e) from e
+        # Core dependencies of fastsovits (not an optional extra).
+        import jieba_fast
+        import jieba_fast.posseg as posseg
+        from pypinyin import Style, lazy_pinyin
+
         # jieba_fast logs its dictionary loading to stderr; the prefix-dict cache it writes goes
         # to the system temp folder (never the working directory).
         jieba_fast.setLogLevel(logging.CRITICAL)
         jieba_fast.dt.initialize()
-        posseg.lcut("初始化")  # loads the POS tag table
+        posseg.lcut("初始化")  # the first cut finishes the POS tokenizer set-up
 
         def initials(word: str) -> list[str]:
             return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)

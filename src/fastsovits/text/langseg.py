@@ -273,10 +273,10 @@ def segment(text: str, mode: str) -> list[tuple[str, str]]:
     """
     if mode not in MODES:
         raise UnsupportedLanguage(f"language mode {mode!r} is not one of {list(MODES)}")
+    if mode == "en":  # the official `en` mode takes the text as one run, even an empty one
+        return [("en", text)]
     if not text.strip():
         raise EmptyText(f"text {text!r} is empty or only whitespace")
-    if mode == "en":
-        return [("en", text)]
     if mode.startswith("all_"):
         forced = mode[4:]
         runs = language_runs(text, "zh" if forced == "yue" else forced)

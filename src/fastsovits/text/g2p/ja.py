@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastsovits.errors import TextTooLong, UnsupportedCharacters
+from fastsovits.text.g2p import CJK_MARKS
 
 # Official punctuation set (symbols.punctuation); runs of two or more collapse to the first.
 _PUNCTUATION = "!?…,.-"
@@ -47,17 +48,7 @@ _NOT_JA = re.compile(f"[^{_JA_CLASS}]")
 _SPELL_OUT = (("％", "パーセント"),)
 
 # Marks (single characters between Japanese pieces) renamed to the model's punctuation.
-_MARK_TO_PHONE = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-}
+_MARK_TO_PHONE = CJK_MARKS
 
 # --- limits of the Open JTalk C code ---------------------------------------------------------
 # Open JTalk copies its input into an 8192-byte stack buffer (after widening ASCII and half-width

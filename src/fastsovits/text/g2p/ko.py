@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 
 from fastsovits.errors import MissingDependency, UnsupportedCharacters, UnsupportedLanguage
+from fastsovits.text.g2p import CJK_MARKS, shared_instance
 from fastsovits.text.symbols import symbol_to_id, symbol_version
 
 # Hangul spelling of the names of the Latin letters (Korean usage: 더블유, 제트, ...).
@@ -50,18 +51,7 @@ _PARTICLE_RIEUL = re.compile("([ㅇㄹ]ㅡㄹ) ㄹ")
 _FINAL_JAMO = re.compile("([\u3131-\u3163])$")
 
 # Characters renamed before the symbol-table check.
-_CHAR_TO_PHONE = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-    " ": "空",
-}
+_CHAR_TO_PHONE = {**CJK_MARKS, " ": "空"}
 _PAUSE = "停"
 # Phones are always checked against the v2 table (the only one with Korean).
 _SYMBOL_VERSION = "v2"
@@ -126,17 +116,9 @@ class KoreanFrontend:
         return phones, None
 
 
-_instances: dict[str, KoreanFrontend] = {}
-_instances_lock = threading.Lock()
-
-
 def load(version: str) -> KoreanFrontend:
     """The shared Korean frontend (only the v2 symbol table has Korean phones)."""
     sv = symbol_version(version)
     if sv != _SYMBOL_VERSION:
         raise UnsupportedLanguage(f"{sv} models have no Korean phones")
-    with _instances_lock:
-        fe = _instances.get(sv)
-        if fe is None:
-            fe = _instances[sv] = KoreanFrontend()
-        return fe
+    return shared_instance("ko", sv, KoreanFrontend)

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 
 from fastsovits.errors import MissingDependency, UnsupportedCharacters, UnsupportedLanguage
+from fastsovits.text.g2p import shared_instance
 from fastsovits.text.symbols import symbol_version
 
 # Syllable starts, tried in this order; the first that fits wins (so "aai" after "aa" never does).
@@ -122,17 +123,9 @@ class CantoneseFrontend:
         return phones, word2ph
 
 
-_instances: dict[str, CantoneseFrontend] = {}
-_instances_lock = threading.Lock()
-
-
 def load(version: str) -> CantoneseFrontend:
     """The shared Cantonese frontend (only the v2 symbol table has Cantonese phones)."""
     sv = symbol_version(version)
     if sv != _SYMBOL_VERSION:
         raise UnsupportedLanguage(f"{sv} models have no Cantonese phones")
-    with _instances_lock:
-        fe = _instances.get(sv)
-        if fe is None:
-            fe = _instances[sv] = CantoneseFrontend()
-        return fe
+    return shared_instance("yue", sv, CantoneseFrontend)

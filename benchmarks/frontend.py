@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUP = {"zh": "v2/zh", "en": "v2/en", "ja": "v2/ja", "ko": "v2/ko", "yue": "v2/yue", "auto": "v2/mix", "v1": "v1/v1"}
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
+
+
+def peak_mb():
+    # VmHWM: peak RSS of this process image (ru_maxrss would include the forked parent)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from fastsovits.text import phonemize
 from fastsovits.errors import InvalidInput
 cases = json.loads(sys.stdin.read())
@@ -42,7 +49,7 @@ for _ in range(repeat):
 dt = time.perf_counter() - t1
 print(json.dumps({"cold_start_s": round(cold, 3), "sentences": n, "seconds": round(dt, 3),
                   "sentences_per_s": round(n / dt, 1), "chars_per_s": round(sum(len(c["text"]) for c in cases) * repeat / dt),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                  "peak_rss_mb": round(peak_mb(), 1)}))
 """
 
 

@@ -31,7 +31,7 @@ class Row:
     row_id: int
     arrival: int
     status: RowStatus = RowStatus.WAITING
-    slot: int | None = None
+    slot: int | None = None  # cache slot while running (kept after the row ends, for the runner)
     generated: list[int] = field(default_factory=list)
     stop_reason: str | None = None  # "eos" | "max_tokens" | "max_len" | "aborted"
 

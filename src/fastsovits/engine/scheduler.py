@@ -94,8 +94,8 @@ class Scheduler:
             if r is not None and r.spec.request_id == request_id:
                 self._slots[i] = None
                 aborted.append(r)
-        for r in aborted:
-            r.status, r.stop_reason, r.slot = RowStatus.ABORTED, "aborted", None
+        for r in aborted:  # a running row keeps its last slot number so the runner can release it
+            r.status, r.stop_reason = RowStatus.ABORTED, "aborted"
         return aborted
 
     # ----------------------------------------------------------------------------- steps
@@ -132,8 +132,7 @@ class Scheduler:
                 else:
                     continue
             row.status, row.stop_reason = RowStatus.FINISHED, reason
-            self._slots[slot] = None
-            row.slot = None
+            self._slots[slot] = None  # free for the next schedule(); row.slot keeps the number for the runner
             finished.append(row)
         return finished
 

@@ -1,0 +1,274 @@
+"""The Python API: ``TTS`` owns the models and the engine; references and params are values.
+
+    tts = TTS.from_pretrained("models/v2proplus", hubert_dir=..., bert_dir=..., sv=...)
+    ref = tts.load_reference("ref.wav", "参考音频的文字。", "zh")
+    audio = tts.synthesize("要合成的文字。", ref, "zh", SynthesisParams(seed=1))
+    audio.save("out.wav")
+
+Every request goes through the one batching engine, so ``synthesize_batch`` (and concurrent
+``synthesize`` calls from several threads) share T2S batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastsovits.errors import EmptyText, InvalidInput, MissingResource
+from fastsovits.params import SynthesisParams
+
+REFERENCE_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def to_int16(self) -> np.ndarray:
+        return (np.clip(self.samples, -1.0, 1.0) * 32767).astype(np.int16)
+
+    def save(self, path: str | Path, fmt: str | None = None) -> None:
+        from fastsovits.audio.io import encode_audio
+
+        fmt = fmt or Path(path).suffix.lstrip(".").lower() or "wav"
+        Path(path).write_bytes(encode_audio(self.samples, self.sample_rate, fmt))
+
+
+@dataclass(frozen=True)
+class AudioChunk(Audio):
+    index: int = 0  # sentence index
+    is_last: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A voice: everything the engine needs from the reference clip, computed once."""
+
+    key: str
+    prompt_semantic: torch.Tensor | None  # [T25] tokens (None: reference-free mode)
+    prompt_phones: torch.Tensor | None  # [N] ids of the prompt text
+    prompt_bert: torch.Tensor | None  # [1024, N]
+    ge: torch.Tensor  # [1, gin, 1] style vector (several references averaged)
+
+
+def _audio_bytes(audio) -> bytes:
+    if isinstance(audio, (bytes, bytearray)):
+        return bytes(audio)
+    if isinstance(audio, (str, Path)):
+        return Path(audio).read_bytes() if Path(audio).is_file() else str(audio).encode()
+    if isinstance(audio, tuple):
+        return np.asarray(audio[0], dtype=np.float32).tobytes() + str(audio[1]).encode()
+    raise InvalidInput(f"reference audio must be a path, bytes or (samples, sample_rate), got {type(audio).__name__}")
+
+
+def _load(audio, sample_rate: int) -> np.ndarray:
+    from fastsovits.audio.io import load_audio, resample
+
+    if isinstance(audio, tuple):
+        samples, sr = audio
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim == 2:
+            samples = samples.mean(axis=1 if samples.shape[1] <= 8 else 0)
+        return resample(samples, int(sr), sample_rate)
+    return load_audio(audio, sample_rate)[0]
+
+
+class TTS:
+    def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
+                 bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
+                 num_slots: int = 8, max_len: int = 2600, early_stop_num: int = 1500) -> None:
+        from fastsovits.engine.engine import Engine
+
+        self.t2s, self.synthesizer, self.version, self.device = t2s, synthesizer, version, device
+        self.sample_rate = synthesizer.config.sampling_rate
+        self.early_stop_num = early_stop_num
+        self._paths = {"hubert": hubert_dir, "bert": bert_dir, "sv": sv}
+        self._ssl = self._bert = self._sv = None
+        self._lock = threading.Lock()
+        self._refs: OrderedDict[str, Reference] = OrderedDict()
+        self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len).start()
+
+    # ----------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, *, gpt: str | Path | None = None,
+                        sovits: str | Path | None = None, hubert_dir: str | Path | None = None,
+                        bert_dir: str | Path | None = None, sv: str | Path | None = None, version: str | None = None,
+                        device: str = "auto", **engine_options) -> TTS:
+        """A converted folder, an official ``pretrained_models/`` folder, or official files."""
+        from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
+        from fastsovits.checkpoints.gpt import load_gpt
+        from fastsovits.checkpoints.sovits import load_sovits
+
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        max_sec = None
+        if path is not None and (Path(path) / CONFIG_FILE).is_file():
+            loaded = load_converted(path, device=device)
+            if loaded.t2s is None or loaded.sovits is None:
+                raise MissingResource(f"{path} must hold both a GPT and a SoVITS model")
+            t2s, synth = loaded.t2s, loaded.sovits
+            paths = loaded.config.get("paths", {})
+            hubert_dir = hubert_dir or paths.get("hubert_dir")
+            bert_dir = bert_dir or paths.get("bert_dir")
+            sv = sv or paths.get("sv")
+            max_sec = loaded.config["gpt"].get("max_sec")
+        else:
+            if path is not None:
+                from fastsovits.checkpoints.discovery import available_versions, discover
+
+                found = discover(path, version or (available_versions(path) or ["v2ProPlus"])[-1])
+                gpt, sovits = found.gpt, found.sovits
+                hubert_dir, bert_dir, sv = found.hubert_dir, found.bert_dir, found.sv
+            if gpt is None or sovits is None:
+                raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
+            t2s, _, info = load_gpt(gpt, device=device)
+            synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None, device=device)
+            max_sec = info.max_sec
+        early = int(50 * max_sec) if max_sec else 1500  # official early_stop_num = hz * max_sec
+        return cls(t2s, synth, version=synth.config.version, hubert_dir=hubert_dir, bert_dir=bert_dir, sv=sv,
+                   device=device, early_stop_num=min(early, 1500), **engine_options)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> TTS:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _component(self, name: str):
+        with self._lock:
+            if name == "ssl" and self._ssl is None:
+                from fastsovits.models.ssl import SSLExtractor
+
+                if not self._paths["hubert"]:
+                    raise MissingResource("reference audio needs the chinese-hubert-base folder (hubert_dir=)")
+                self._ssl = SSLExtractor(self._paths["hubert"], self.device)
+            if name == "bert" and self._bert is None and self._paths["bert"]:
+                from fastsovits.text.bert import BertFeatureExtractor
+
+                self._bert = BertFeatureExtractor(self._paths["bert"], self.device)
+            if name == "sv" and self._sv is None:
+                from fastsovits.models.sv import SpeakerEncoder
+
+                if not self._paths["sv"]:
+                    raise MissingResource(f"{self.version} needs the ERes2NetV2 speaker model (sv=)")
+                self._sv = SpeakerEncoder.from_checkpoint(self._paths["sv"], self.device)
+        return {"ssl": self._ssl, "bert": self._bert, "sv": self._sv}[name]
+
+    # ----------------------------------------------------------------------------- text
+    def _phones_and_bert(self, text: str, language: str) -> tuple[torch.Tensor, torch.Tensor]:
+        from fastsovits.text import phonemize
+        from fastsovits.text.bert import phone_features
+
+        ph = phonemize(text, language, self.version)
+        bert = phone_features(ph, self._component("bert"))
+        return torch.tensor(ph.phone_ids, dtype=torch.long), bert
+
+    # ----------------------------------------------------------------------------- references
+    def load_reference(self, audio, text: str | None = None, language: str | None = None,
+                       aux: Sequence = ()) -> Reference:
+        """Prompt tokens, prompt phones/BERT and the style vector of a 3-10 s clip (cached by content)."""
+        from fastsovits.audio.dsp import reference_spectrogram
+        from fastsovits.models.ssl import check_prompt_length
+
+        h = hashlib.sha256(_audio_bytes(audio))
+        for a in aux:
+            h.update(_audio_bytes(a))
+        h.update(f"|{text}|{language}|{self.version}".encode())
+        key = h.hexdigest()
+        if key in self._refs:
+            self._refs.move_to_end(key)
+            return self._refs[key]
+        wav16 = _load(audio, 16000)
+        check_prompt_length(len(wav16))
+        prompt_semantic = prompt_phones = prompt_bert = None
+        if text:
+            if not language:
+                raise InvalidInput("the reference text needs its language")
+            prompt_semantic = self._component("ssl").prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
+            prompt_phones, prompt_bert = self._phones_and_bert(text, language)
+        specs, svs = [], []
+        for clip in [audio, *aux]:
+            wav32 = _load(clip, self.sample_rate)
+            specs.append(reference_spectrogram(torch.from_numpy(wav32)[None]))
+            if self.synthesizer.config.is_pro:
+                svs.append(self._component("sv").embed([torch.from_numpy(_load(clip, 16000))]))
+        with torch.no_grad():
+            ge = self.synthesizer.style(specs, svs or None)
+        ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
+        self._refs[key] = ref
+        while len(self._refs) > REFERENCE_CACHE_SIZE:
+            self._refs.popitem(last=False)
+        return ref
+
+    # ----------------------------------------------------------------------------- synthesis
+    def _job(self, text: str, reference: Reference, language: str, params: SynthesisParams):
+        from fastsovits.engine.engine import SentenceJob, SynthesisJob
+        from fastsovits.engine.sampling import RowSampling, T2SRow
+        from fastsovits.text import presegment
+
+        if not isinstance(text, str) or not text.strip():
+            raise EmptyText(f"text {text!r} is empty")
+        sentences = presegment(text, language.replace("all_", ""), params.text_split_method)
+        if not sentences:
+            raise EmptyText(f"text {text!r} has nothing to read")
+        seed = params.fixed_seed
+        jobs = []
+        for i, sentence in enumerate(sentences):
+            phones, bert = self._phones_and_bert(sentence, language)
+            if reference.prompt_phones is not None:
+                all_phones = torch.cat([reference.prompt_phones, phones])
+                all_bert = torch.cat([reference.prompt_bert, bert], dim=1)
+            else:
+                all_phones, all_bert = phones, bert
+            row_seed = None if seed is None else seed + i
+            sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
+            jobs.append(SentenceJob(T2SRow(all_phones, all_bert, reference.prompt_semantic), phones, reference.ge,
+                                    sampling, min(params.max_new_tokens, self.early_stop_num + 1),
+                                    params.noise_scale, params.speed_factor, row_seed))
+        return SynthesisJob(jobs)
+
+    def _finish(self, pieces: Sequence[np.ndarray], params: SynthesisParams) -> Audio:
+        gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
+        out = []
+        for p in pieces:
+            peak = float(np.abs(p).max()) if p.size else 0.0
+            out += [p / peak if peak > 1.0 else p, gap]
+        return Audio(np.concatenate(out).astype(np.float32), self.sample_rate)
+
+    def synthesize(self, text: str, reference: Reference, language: str,
+                   params: SynthesisParams | None = None) -> Audio:
+        params = params or SynthesisParams()
+        return self._finish(self.engine.submit(self._job(text, reference, language, params)).result(), params)
+
+    def synthesize_batch(self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]) -> list[Audio]:
+        """Submit every item first, so the engine batches across them; results in the given order."""
+        prepared = [(self._job(t, r, lang, p or SynthesisParams()), p or SynthesisParams()) for t, r, lang, p in items]
+        handles = [(self.engine.submit(job), p) for job, p in prepared]
+        return [self._finish(h.result(), p) for h, p in handles]
+
+    def stream(self, text: str, reference: Reference, language: str,
+               params: SynthesisParams | None = None) -> Iterator[AudioChunk]:
+        """Sentence audio in order, each yielded as soon as it is decoded (plus the fragment gap)."""
+        params = params or SynthesisParams()
+        handle = self.engine.submit(self._job(text, reference, language, params))
+        try:
+            for i, piece in enumerate(handle):
+                audio = self._finish([piece], params)
+                yield AudioChunk(audio.samples, audio.sample_rate, index=i, is_last=i == handle.n - 1)
+        finally:
+            if len(handle.tokens) < handle.n:
+                handle.cancel()

@@ -63,6 +63,24 @@ def _cmd_detect(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synthesize(a: argparse.Namespace) -> int:
+    from fastsovits.api import TTS
+    from fastsovits.params import SynthesisParams
+
+    text = sys.stdin.read() if a.text == "-" else a.text
+    params = SynthesisParams(top_k=a.top_k, top_p=a.top_p, temperature=a.temperature,
+                             repetition_penalty=a.repetition_penalty, text_split_method=a.split,
+                             speed_factor=a.speed, fragment_interval=a.fragment_interval, seed=a.seed,
+                             noise_scale=a.noise_scale)
+    with TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
+                             version=a.version, device=a.device) as tts:
+        ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang, aux=a.aux or ())
+        audio = tts.synthesize(text, ref, a.lang, params)
+        audio.save(a.out)
+    print(f"wrote {a.out} ({audio.duration:.2f} s at {audio.sample_rate} Hz)")
+    return 0
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from fastsovits.demo import run_demo
 
@@ -135,6 +153,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "then the text-embedding row count.")
     dt.add_argument("file")
     dt.set_defaults(func=_cmd_detect)
+
+    sy = sub.add_parser(
+        "synthesize",
+        help="text + a 3-10 s reference clip -> speech in that voice",
+        description="Synthesize TEXT in the voice of REF. Models: a converted folder or official pretrained_models/ "
+        "folder (--model), or official files (--gpt, --sovits, --hubert, --bert for Chinese, --sv for v2Pro/ProPlus). "
+        "Sampling knobs default to the official TTS.run defaults.",
+    )
+    sy.add_argument("text", help="the text to speak ('-' reads standard input)")
+    sy.add_argument("--lang", required=True, help="language mode of the text (zh en ja ko yue auto ...)")
+    sy.add_argument("--ref", required=True, help="reference audio file (3-10 s)")
+    sy.add_argument("--ref-text", help="transcript of the reference (omit for reference-free mode)")
+    sy.add_argument("--ref-lang", help="language of the reference transcript")
+    sy.add_argument("--aux", nargs="*", help="more reference clips whose timbre is averaged in")
+    sy.add_argument("--out", default="out.wav", help="output file (.wav, .flac, .ogg); default out.wav")
+    sy.add_argument("--model", help="converted folder or official pretrained_models/ folder")
+    sy.add_argument("--gpt", help="official GPT .ckpt")
+    sy.add_argument("--sovits", help="official SoVITS .pth")
+    sy.add_argument("--hubert", help="chinese-hubert-base folder")
+    sy.add_argument("--bert", help="chinese-roberta-wwm-ext-large folder (needed for Chinese text)")
+    sy.add_argument("--sv", help="ERes2NetV2 checkpoint (v2Pro/v2ProPlus)")
+    sy.add_argument("--version", help="model version when it cannot be detected")
+    sy.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
+    sy.add_argument("--top-k", type=int, default=15)
+    sy.add_argument("--top-p", type=float, default=1.0)
+    sy.add_argument("--temperature", type=float, default=1.0)
+    sy.add_argument("--repetition-penalty", type=float, default=1.35)
+    sy.add_argument("--split", default="cut1", help="sentence split method cut0..cut5 (default cut1)")
+    sy.add_argument("--speed", type=float, default=1.0, help="speech speed factor (default 1.0)")
+    sy.add_argument("--fragment-interval", type=float, default=0.3, help="seconds of silence between sentences")
+    sy.add_argument("--noise-scale", type=float, default=0.5)
+    sy.add_argument("--seed", type=int, default=None, help="fix the seed for reproducible output")
+    sy.set_defaults(func=_cmd_synthesize)
 
     dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
     dm.set_defaults(func=_cmd_demo)

@@ -51,7 +51,7 @@ class SSLExtractor:
             raise MissingResource(f"HuBERT folder {path} has no config.json (expected chinese-hubert-base)")
         self.device = torch.device(device)
         self.dtype = dtype
-        model = HubertModel.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32)
+        model = HubertModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
         self.model = model.to(self.device, dtype).eval()
         self._lock = threading.Lock()
 

@@ -34,7 +34,7 @@ class BertFeatureExtractor:
         self.device = torch.device(device)
         self.dtype = dtype or torch.float32
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32)
+        model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
         self.model = model.to(self.device, self.dtype).eval()
         self.hidden_size = int(model.config.hidden_size)
         self._lock = threading.Lock()

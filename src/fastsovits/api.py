@@ -88,9 +88,16 @@ def _load(audio, sample_rate: int) -> np.ndarray:
 class TTS:
     def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
                  bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
-                 num_slots: int = 8, max_len: int = 2600, early_stop_num: int = 1500) -> None:
+                 num_slots: int | None = None, max_len: int | None = None, early_stop_num: int = 1500) -> None:
+        from fastsovits.engine.budget import plan_cache
         from fastsovits.engine.engine import Engine
 
+        if num_slots is None or max_len is None:
+            # Size the KV cache (the engine's one large allocation) from the free memory up front.
+            cfg = t2s.config
+            plan = plan_cache(cfg.n_layers, cfg.hidden_dim, device=device,
+                              dtype_bytes=next(t2s.parameters()).element_size(), max_slots=num_slots or 32)
+            num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         self.t2s, self.synthesizer, self.version, self.device = t2s, synthesizer, version, device
         self.sample_rate = synthesizer.config.sampling_rate
         self.early_stop_num = early_stop_num

@@ -12,7 +12,6 @@ safetensors tensors, so peak memory is about one copy of the weights and no pick
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from fastsovits.errors import CheckpointError, MissingResource
+from fastsovits.hashing import sha256_file
 
 FORMAT = "fastsovits-converted"
 FORMAT_VERSION = 1
@@ -29,12 +29,6 @@ GPT_FILE = "gpt.safetensors"
 SOVITS_FILE = "sovits.safetensors"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _save(state: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None) -> None:
@@ -79,14 +73,14 @@ def convert(
         model, cfg, info = load_gpt(gpt)
         _save(model.state_dict(), out / GPT_FILE, dtype)
         config["gpt"] = {"config": cfg.to_dict(), "max_sec": info.max_sec, "info": info.info,
-                         "source": str(gpt), "source_sha256": _sha256(Path(gpt))}
+                         "source": str(gpt), "source_sha256": sha256_file(Path(gpt))}
     if sovits is not None:
         from fastsovits.checkpoints.sovits import load_sovits
 
         model, cfg, info = load_sovits(sovits, sovits_version)
         _save(model.state_dict(), out / SOVITS_FILE, dtype)
         config["sovits"] = {"config": _jsonable(cfg.to_dict()), "source": str(sovits),
-                            "source_sha256": _sha256(Path(sovits))}
+                            "source_sha256": sha256_file(Path(sovits))}
     config["paths"] = {k: str(v) for k, v in (("hubert_dir", hubert_dir), ("bert_dir", bert_dir), ("sv", sv)) if v}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False), "utf-8")
     return out

@@ -13,7 +13,6 @@ Nothing here runs at import time; the first lookup of a file that is missing rai
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from fastsovits.errors import MissingResource
+from fastsovits.hashing import sha256_file
 
 WHEEL_NAME = "gpt-sovits-cpufast"
 WHEEL_VERSION = "0.1.0"
@@ -65,12 +65,6 @@ def data_file(relpath: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool = False) -> Path:
@@ -89,7 +83,7 @@ def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool
             subprocess.run(cmd, check=True)
             wheel = Path(tmp) / WHEEL_FILE
         wheel = Path(wheel)
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         if digest != WHEEL_SHA256:
             raise MissingResource(f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256}")
         staging = Path(tempfile.mkdtemp(prefix="text-data.", dir=target.parent if target.parent.exists() else None))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fastsovits.errors import MissingDependency, MissingResource
+from fastsovits.hashing import sha256_file
 
 DEBIAN_DICT_DIR = "/var/lib/mecab/dic/open-jtalk/naist-jdic"
 DEBIAN_PACKAGE = "open-jtalk-mecab-naist-jdic"
@@ -68,12 +69,6 @@ def system_dict_dir() -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _dict_fingerprint(dict_dir: Path) -> str:
@@ -82,7 +77,7 @@ def _dict_fingerprint(dict_dir: Path) -> str:
     for name in _DICT_KEY_FILES:
         path = dict_dir / name
         digest.update(name.encode())
-        digest.update(_file_sha256(path).encode() if path.is_file() else b"-")
+        digest.update(sha256_file(path).encode() if path.is_file() else b"-")
     return digest.hexdigest()[:12]
 
 
@@ -100,7 +95,7 @@ def compiled_user_dict(csv_path: Path, dict_dir: Path) -> Path:
     in a child process (it prints a progress bar from C and must not share our file
     descriptors); its result is moved into place atomically, so concurrent processes are safe.
     """
-    key = f"{_file_sha256(csv_path)[:24]}-{_dict_fingerprint(dict_dir)}"
+    key = f"{sha256_file(csv_path)[:24]}-{_dict_fingerprint(dict_dir)}"
     target = user_dict_cache_dir() / f"userdict-{key}.dic"
     if target.is_file():
         return target

@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sy = sub.add_parser(
         "synthesize",
+        aliases=["synth"],
         help="text + a 3-10 s reference clip -> speech in that voice",
         description="Synthesize TEXT in the voice of REF. Models: a converted folder or official pretrained_models/ "
         "folder (--model), or official files (--gpt, --sovits, --hubert, --bert for Chinese, --sv for v2Pro/ProPlus). "

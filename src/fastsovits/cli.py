@@ -81,6 +81,21 @@ def _cmd_synthesize(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(a: argparse.Namespace) -> int:
+    from fastsovits.checkpoints.download import download
+
+    folder = download(a.version, a.cache, a.repo, a.revision)
+    print(f"{a.version} weights ready in {folder}")
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from fastsovits.checkpoints.info import describe
+
+    print(json.dumps(describe(a.path), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from fastsovits.demo import run_demo
 
@@ -187,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--noise-scale", type=float, default=0.5)
     sy.add_argument("--seed", type=int, default=None, help="fix the seed for reproducible output")
     sy.set_defaults(func=_cmd_synthesize)
+
+    dl = sub.add_parser("download", help="fetch official pretrained weights of a version (Hugging Face hub)",
+                        description="Download the official GPT, SoVITS, HuBERT, BERT (and SV for v2Pro/ProPlus) files "
+                        "of one version into a local folder with the official pretrained_models layout.")
+    dl.add_argument("--version", default="v2ProPlus", help="v1, v2, v2Pro, v2ProPlus (default v2ProPlus)")
+    dl.add_argument("--cache", help="target folder (default $FASTSOVITS_CACHE/pretrained_models)")
+    dl.add_argument("--repo", default="lj1995/GPT-SoVITS", help="hub repository (default lj1995/GPT-SoVITS)")
+    dl.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    dl.set_defaults(func=_cmd_download)
+
+    inf = sub.add_parser("info", help="what a model folder or checkpoint is (version, sizes, languages)")
+    inf.add_argument("path", help="a GPT .ckpt, a SoVITS .pth, a converted folder or a pretrained_models folder")
+    inf.set_defaults(func=_cmd_info)
 
     dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
     dm.set_defaults(func=_cmd_demo)

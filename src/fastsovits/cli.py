@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--ref-text", help="transcript of the reference (omit for reference-free mode)")
     sy.add_argument("--ref-lang", help="language of the reference transcript")
     sy.add_argument("--aux", nargs="*", help="more reference clips whose timbre is averaged in")
-    sy.add_argument("--out", default="out.wav", help="output file (.wav, .flac, .ogg); default out.wav")
+    sy.add_argument("--out", default="out.wav", help="output file: .wav .flac .ogg .opus .mp3 .raw/.pcm (16-bit LE); default out.wav")
     sy.add_argument("--model", help="converted folder or official pretrained_models/ folder")
     sy.add_argument("--gpt", help="official GPT .ckpt")
     sy.add_argument("--sovits", help="official SoVITS .pth")

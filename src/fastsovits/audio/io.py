@@ -16,7 +16,9 @@ import numpy as np
 from fastsovits.errors import InvalidParameter, ReferenceAudioError
 
 AudioSource = str | Path | bytes | bytearray | BinaryIO
-ENCODE_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
+ENCODE_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3", "raw": "RAW", "pcm": "RAW"}
+_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS", "opus": "OPUS", "mp3": "MPEG_LAYER_III"}
+OPUS_RATE = 48000  # libopus encodes at 48 kHz
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -61,13 +63,17 @@ def load_audio(source: AudioSource, target_sr: int | None = None) -> tuple[np.nd
 
 
 def encode_audio(wav: np.ndarray, sample_rate: int, fmt: str = "wav") -> bytes:
-    """Encode mono float audio as WAV (16-bit), FLAC or Ogg/Vorbis bytes."""
+    """Encode mono float audio: wav/flac (16-bit), ogg (Vorbis), opus (Ogg/Opus at 48 kHz), mp3, raw/pcm
+    (headerless 16-bit little-endian samples)."""
     import soundfile as sf
 
     if fmt not in ENCODE_FORMATS:
         raise InvalidParameter(f"audio format {fmt!r} is not one of {sorted(ENCODE_FORMATS)}")
+    samples = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+    if fmt in ("raw", "pcm"):
+        return (samples * 32767).astype("<i2").tobytes()
+    if fmt == "opus" and sample_rate != OPUS_RATE:
+        samples, sample_rate = resample(samples, sample_rate, OPUS_RATE), OPUS_RATE
     buf = io.BytesIO()
-    subtype = {"wav": "PCM_16", "flac": "PCM_16", "ogg": "VORBIS"}[fmt]
-    sf.write(buf, np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0), sample_rate, format=ENCODE_FORMATS[fmt],
-             subtype=subtype)
+    sf.write(buf, samples, sample_rate, format=ENCODE_FORMATS[fmt], subtype=_SUBTYPES[fmt])
     return buf.getvalue()

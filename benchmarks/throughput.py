@@ -66,7 +66,11 @@ def run(t2s, synth, all_jobs, slots: int, sequential: bool) -> dict:
     sr = synth.config.sampling_rate
     audio_s = sum(len(a) for req in audios for a in req) / sr
     tokens = sum(engine.batch_sizes)  # one token per running row per step
+    t2s_s, dec_s = engine.stage_seconds["t2s"], engine.stage_seconds["decode"]
     return {"seconds": round(dt, 3), "semantic_tokens_per_s": round(tokens / dt, 1),
+            "t2s_stage_tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
+            "stage_seconds": {"t2s": round(t2s_s, 3), "decode": round(dec_s, 3)},
+            "rtf": round(dt / audio_s, 3) if audio_s else None,
             "audio_seconds_per_s": round(audio_s / dt, 3), "mean_rows_per_step": round(tokens / len(engine.batch_sizes), 2)}
 
 

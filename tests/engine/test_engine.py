@@ -108,3 +108,25 @@ def test_out_of_memory_backoff_loses_nothing(models, monkeypatch) -> None:
         alone = generate(t2s, [s.t2s], GREEDY, early_stop_num=29)[0]
         ref = DecodeRunner(synth).decode([DecodeItem(torch.tensor(alone.tokens), s.target_phones, ge, 0.0)])[0]
         assert float(np.abs(audio - ref).max()) <= 1e-4
+
+
+def test_row_that_never_fits_fails_only_its_job(models, monkeypatch) -> None:
+    from fastsovits.errors import CapacityError
+
+    t2s, synth, ge = models
+    real = t2s.prefill
+    big = _sentences(ge, 1, 12)
+    size = int(big[0].t2s.phones.numel())
+
+    def picky(phones, *a, **k):
+        if phones.shape[1] == size:
+            raise torch.OutOfMemoryError("simulated")
+        return real(phones, *a, **k)
+
+    monkeypatch.setattr(t2s, "prefill", picky)
+    others = [s for s in _sentences(ge, 4, 13) if int(s.t2s.phones.numel()) != size][:1]
+    with Engine(t2s, synth, num_slots=1, max_len=128, prefill_token_budget=4) as engine:
+        hb, ho = engine.submit(SynthesisJob(big)), engine.submit(SynthesisJob(others))
+        with pytest.raises(CapacityError):
+            hb.result(timeout=60)
+        assert len(ho.result(timeout=60)) == 1

@@ -14,6 +14,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from fastsovits.engine.request import Row, RowSpec
 from fastsovits.engine.sampling import RowSampling, T2SRow
 from fastsovits.engine.scheduler import Scheduler, SchedulerConfig
 from fastsovits.engine.t2s_runner import T2SRunner
-from fastsovits.errors import Cancelled, FastSovitsError, InvalidInput
+from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Engine:
         self.t2s = T2SRunner(t2s_model, num_slots, max_len)
         self.decoder = DecodeRunner(synthesizer, decode_batch)
         self.batch_sizes: list[int] = []  # rows per decode step (for metrics and tests)
+        self.stage_seconds = {"t2s": 0.0, "decode": 0.0}  # time spent in each stage by the engine thread
         self._inbox: queue.Queue = queue.Queue()
         self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
         self._ids = itertools.count()
@@ -199,8 +201,14 @@ class Engine:
                            [self._rows[r.row_id][1].sampling for r in rows])
             return True
         except torch.OutOfMemoryError:
-            log.warning("out of memory in prefill; halving the prefill budget to %d",
-                        self.scheduler.shrink_prefill_budget())
+            before = self.scheduler.prefill_budget
+            after = self.scheduler.shrink_prefill_budget()
+            if len(rows) == 1 and after == before:
+                # A single row that cannot be prefilled even alone: fail its job, keep serving.
+                self._abort(rows[0].spec.request_id,
+                            CapacityError(f"sentence of {rows[0].spec.prefix_len} tokens does not fit in memory"))
+                return False
+            log.warning("out of memory in prefill; prefill budget %d -> %d, rows requeued", before, after)
             self.scheduler.requeue(rows)
             return False
 
@@ -231,6 +239,7 @@ class Engine:
                 self._wake.clear()
                 continue
             batch = self.scheduler.schedule()
+            t0 = time.perf_counter()
             if batch.prefill and not self._prefill(batch.prefill):
                 continue
             if not batch.rows:
@@ -239,6 +248,9 @@ class Engine:
             out = self.t2s.step()
             finished = self.scheduler.update(batch, out)
             self.t2s.release([r.slot for r in finished])
+            t1 = time.perf_counter()
             self._deliver(finished)
+            self.stage_seconds["t2s"] += t1 - t0
+            self.stage_seconds["decode"] += time.perf_counter() - t1
         for pending, _, _ in list(self._rows.values()):
             self._abort(pending.job.request_id, Cancelled("the engine was closed"))

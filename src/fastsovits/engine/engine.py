@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,7 +115,9 @@ class Engine:
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
         self.t2s = T2SRunner(t2s_model, num_slots, max_len)
         self.decoder = DecodeRunner(synthesizer, decode_batch)
-        self.batch_sizes: list[int] = []  # rows per decode step (for metrics and tests)
+        self.batch_sizes: deque[int] = deque(maxlen=100_000)  # rows per decode step (recent; tests, demo)
+        self.counters = {"steps": 0, "tokens": 0, "sentences": 0, "jobs": 0, "oom_retries": 0}
+        self._step_listeners: list[Callable[[int], None]] = []
         self.stage_seconds = {"t2s": 0.0, "decode": 0.0}  # time spent in each stage by the engine thread
         self._inbox: queue.Queue = queue.Queue()
         self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
@@ -144,8 +147,20 @@ class Engine:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def add_step_listener(self, fn: Callable[[int], None]) -> None:
+        """``fn(rows)`` is called on the engine thread after every decode step (keep it cheap)."""
+        self._step_listeners.append(fn)
+
+    def stats(self) -> dict[str, int | float]:
+        """A snapshot for metrics: queue depth, active rows, slots, totals (read from any thread)."""
+        return {"waiting_rows": self.scheduler.num_waiting, "running_rows": self.scheduler.num_running,
+                "num_slots": self.scheduler.config.num_slots, "max_len": self.scheduler.config.max_len,
+                "prefill_budget": self.scheduler.prefill_budget, **self.counters,
+                "t2s_seconds": self.stage_seconds["t2s"], "decode_seconds": self.stage_seconds["decode"]}
+
     def submit(self, job: SynthesisJob) -> JobHandle:
         job.request_id = job.request_id or f"job-{next(self._ids)}"
+        self.counters["jobs"] += 1
         handle = JobHandle(self, job.request_id, len(job.sentences))
         self._inbox.put(("submit", _Pending(handle, job)))
         self._wake.set()
@@ -209,6 +224,7 @@ class Engine:
                             CapacityError(f"sentence of {rows[0].spec.prefix_len} tokens does not fit in memory"))
                 return False
             log.warning("out of memory in prefill; prefill budget %d -> %d, rows requeued", before, after)
+            self.counters["oom_retries"] += 1
             self.scheduler.requeue(rows)
             return False
 
@@ -230,6 +246,7 @@ class Engine:
         for r, audio in zip(live, audios):
             pending, _, index = self._rows.pop(r.row_id)
             pending.handle._put(_Event(index, audio=audio, tokens=list(r.generated)))
+            self.counters["sentences"] += 1
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -246,6 +263,10 @@ class Engine:
                 continue
             self.batch_sizes.append(len(batch.rows))
             out = self.t2s.step()
+            self.counters["steps"] += 1
+            self.counters["tokens"] += len(batch.rows)
+            for fn in self._step_listeners:
+                fn(len(batch.rows))
             finished = self.scheduler.update(batch, out)
             self.t2s.release([r.slot for r in finished])
             t1 = time.perf_counter()

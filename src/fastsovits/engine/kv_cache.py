@@ -74,22 +74,29 @@ class StaticKVCache:
             self.k[layer][rows, :, :s] = k
             self.v[layer][rows, :, :s] = v
 
-    def write_step(self, layer: int, slots: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Write one new key/value per row at ``slots[b]``; return the whole layer for attention.
+    def write_step(self, layer: int, slots: Tensor, k: Tensor, v: Tensor,
+                   kv_len: int | None = None) -> tuple[Tensor, Tensor]:
+        """Write one new key/value per row at ``slots[b]``; return the layer's keys/values for attention.
 
-        slots: [B] int64; k, v: [B, heads, 1, head_dim] -> two views [B, heads, max_len, head_dim].
+        The step covers cache rows ``0 .. B-1`` (B = k.shape[0] <= batch) and attends over slots
+        ``0 .. kv_len-1`` (default: all); both are views, so a step with few active rows or short
+        sequences reads only that part of the cache. slots: [B] int64 (< kv_len);
+        k, v: [B, heads, 1, head_dim] -> two views [B, heads, kv_len, head_dim].
         """
         b, h, _, d = k.shape
         index = slots.view(b, 1, 1, 1).expand(b, h, 1, d)  # [B, heads, 1, head_dim]
-        k_layer = self.k[layer]
-        v_layer = self.v[layer]
+        k_layer = self.k[layer, :b]
+        v_layer = self.v[layer, :b]
         k_layer.scatter_(2, index, k)
         v_layer.scatter_(2, index, v)
+        if kv_len is not None and kv_len < self.max_len:
+            return k_layer[:, :, :kv_len], v_layer[:, :, :kv_len]
         return k_layer, v_layer
 
-    def step_mask(self, slots: Tensor) -> Tensor:
-        """Attention mask for a decode step, True = attend: [B] -> [B, 1, 1, max_len]."""
-        return (self.slot_ids.view(1, -1) <= slots.view(-1, 1)).view(slots.shape[0], 1, 1, -1)
+    def step_mask(self, slots: Tensor, kv_len: int | None = None) -> Tensor:
+        """Attention mask for a decode step, True = attend: [B] -> [B, 1, 1, kv_len or max_len]."""
+        ids = self.slot_ids if kv_len is None else self.slot_ids[:kv_len]
+        return (ids.view(1, -1) <= slots.view(-1, 1)).view(slots.shape[0], 1, 1, -1)
 
     def set_text_len(self, rows: Tensor | None, text_len: Tensor) -> None:
         if rows is None:

@@ -4,8 +4,15 @@ The scheduler decides which sentence occupies which slot; the runner only moves 
 ``admit`` prefills new rows into their slots (one batched prefill for rows of different lengths)
 and records their sampling knobs in per-slot ``[S]`` tensors; ``step`` samples one token for every
 slot (official order, counter-based noise per row seed, EOS ban for the first 11 steps), then runs
-one cached decode step for all slots at once. Shapes never change, so there is one host sync per
-step (reading the tokens) and no allocation in the cache. Free slots compute ignored values.
+one cached decode step for the slots in use. There is one host sync per step (reading the tokens)
+and no allocation in the cache.
+
+Only the used part of the cache is touched: a step runs rows ``0 .. n-1`` where ``n`` is one past
+the highest busy slot (the scheduler hands out the lowest free slot, so busy slots stay packed)
+and attends over positions ``0 .. kv_len-1``, the longest busy row rounded up to ``KV_BUCKET``.
+Both are host-side integers (no sync) and views of the cache (no copy); on an accelerator the
+(n, kv_len) pairs are the shape buckets a captured graph would be keyed on. Free slots inside
+``0 .. n-1`` compute ignored values.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from torch import Tensor
 from fastsovits.engine.kv_cache import StaticKVCache
 from fastsovits.engine.request import StepOutput
 from fastsovits.engine.sampling import GREEDY, RowSampling, SamplingTensors, T2SRow, mark_seen_, pad_rows, sample_step
+
+KV_BUCKET = 64  # attention length granularity (positions)
 
 
 class T2SRunner:
@@ -33,6 +42,7 @@ class T2SRunner:
         self.positions = torch.zeros(num_slots, dtype=torch.long, device=self.device)
         self.active = torch.zeros(num_slots, dtype=torch.bool, device=self.device)
         self.logits = torch.zeros(num_slots, cfg.vocab_size, device=self.device)
+        self._host_pos: dict[int, int] = {}  # busy slot -> next write position (host copy, no sync)
 
     @torch.no_grad()
     def admit(self, slots: Sequence[int], rows: Sequence[T2SRow], params: Sequence[RowSampling]) -> None:
@@ -44,6 +54,8 @@ class T2SRunner:
         self.positions[idx] = positions
         self.steps[idx] = 0
         self.active[idx] = True
+        for slot, row in zip(slots, rows):
+            self._host_pos[int(slot)] = int(row.phones.numel()) + (0 if row.prompt is None else int(row.prompt.numel()))
         seen = torch.zeros(len(rows), self.seen.shape[1], dtype=torch.bool, device=self.device)
         self.seen[idx] = mark_seen_(seen, prompts, prompt_lens)
         new = SamplingTensors.from_rows(list(params), self.seen.shape[1], self.device)
@@ -54,19 +66,36 @@ class T2SRunner:
         """Mark slots free (their rows finished or were aborted)."""
         if slots:
             self.active[torch.as_tensor(list(slots), dtype=torch.long, device=self.device)] = False
+            for slot in slots:
+                self._host_pos.pop(int(slot), None)
+
+    def window(self) -> tuple[int, int]:
+        """(rows, kv_len) the next step covers."""
+        if not self._host_pos:
+            return 1, min(self.max_len, KV_BUCKET)
+        n = max(self._host_pos) + 1
+        longest = max(self._host_pos.values()) + 1
+        return n, min(self.max_len, -(-longest // KV_BUCKET) * KV_BUCKET)
 
     @torch.no_grad()
     def step(self) -> StepOutput:
-        """Sample a token for every slot, then decode one step for all slots."""
-        tokens, eos = sample_step(self.logits, self.seen, self.knobs, self.steps, self.eos)
-        mark_seen_(self.seen, tokens.view(-1, 1))
-        self.steps += 1
+        """Sample a token for every busy slot, then decode one step for them (rows 0..n-1)."""
+        n, kv_len = self.window()
+        knobs = SamplingTensors(*(getattr(self.knobs, f)[:n] for f in
+                                  ("top_k", "top_p", "temperature", "repetition_penalty", "seed")),
+                                vocab_ids=self.knobs.vocab_ids)
+        seen, steps, active = self.seen[:n], self.steps[:n], self.active[:n]
+        tokens, eos = sample_step(self.logits[:n], seen, knobs, steps, self.eos)
+        mark_seen_(seen, tokens.view(-1, 1))
+        steps += 1
         out = StepOutput(tokens.tolist(), eos.tolist())  # the one host sync of the step
         # Free slots decode at their first audio position so nothing reads outside the cache.
-        self.positions = torch.where(self.active, self.positions, self.cache.text_len)
-        self.positions.clamp_(max=self.max_len - 1)
-        self.logits = self.model.decode_step(tokens.view(-1, 1), self.positions, self.cache).to(self.logits.dtype)
-        self.positions += 1
+        positions = torch.where(active, self.positions[:n], self.cache.text_len[:n])
+        positions.clamp_(max=kv_len - 1)
+        self.logits[:n] = self.model.decode_step(tokens.view(-1, 1), positions, self.cache, kv_len)
+        self.positions[:n] = positions + 1
+        for slot in self._host_pos:
+            self._host_pos[slot] += 1
         return out
 
     def last_logits(self) -> Tensor:

@@ -89,12 +89,13 @@ class T2SBlock(nn.Module):
         layer: int = 0,
         rows: Tensor | None = None,
         slots: Tensor | None = None,
+        kv_len: int | None = None,
     ) -> Tensor:
         """x: [B, S, D], mask: [B, 1, S, S_kv] (True = attend) -> [B, S, D].
 
         Without a cache the block attends within ``x``. With a cache and no ``slots`` (prefill)
         it also stores its keys/values in ``rows``; with ``slots`` [B] (decode, S = 1) it writes
-        the new key/value at ``slots[b]`` and attends over the whole cache row.
+        the new key/value at ``slots[b]`` and attends over cache slots ``0 .. kv_len-1`` of rows 0..B-1.
         """
         b, s, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=-1)
@@ -105,7 +106,7 @@ class T2SBlock(nn.Module):
             if slots is None:
                 cache.write_prefix(layer, rows, k, v)
             else:
-                k, v = cache.write_step(layer, slots, k, v)  # [B, H, max_len, Dh]
+                k, v = cache.write_step(layer, slots, k, v, kv_len)  # [B, H, kv_len, Dh]
         p = self.dropout if self.training else 0.0
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         attn = attn.transpose(1, 2).reshape(b, s, d)  # [B, S, H*Dh]

@@ -247,17 +247,19 @@ class Text2Semantic(nn.Module):
         last = hidden.gather(1, (seq_len - 1).view(b, 1, 1).expand(b, 1, d))[:, 0]  # [B, D]
         return self.head(last), seq_len.clone()
 
-    def decode_step(self, tokens: Tensor, positions: Tensor, cache: StaticKVCache) -> Tensor:
-        """One cached step for every cache row: tokens [B, 1], positions [B] (write slots) -> [B, V].
+    def decode_step(self, tokens: Tensor, positions: Tensor, cache: StaticKVCache, kv_len: int | None = None) -> Tensor:
+        """One cached step for cache rows 0..B-1: tokens [B, 1], positions [B] (write slots) -> [B, V].
 
         No host sync and no cache allocation: the new K/V go to slot ``positions[b]``, the audio
-        position is ``positions - cache.text_len``. Callers keep positions < cache.max_len.
+        position is ``positions - cache.text_len``. Callers keep positions < kv_len <= cache.max_len;
+        ``kv_len`` (a host int) limits attention to the used part of the cache.
         """
-        audio_pos = positions - cache.text_len  # [B]
+        b = tokens.shape[0]
+        audio_pos = positions - cache.text_len[:b]  # [B]
         x = self.audio_embedding(tokens) + (self.audio_alpha * self.pe[audio_pos]).unsqueeze(1)  # [B, 1, D]
-        mask = cache.step_mask(positions)  # [B, 1, 1, max_len]
+        mask = cache.step_mask(positions, kv_len)  # [B, 1, 1, kv_len]
         for i, block in enumerate(self.layers):
-            x = block(x, mask, cache, i, slots=positions)
+            x = block(x, mask, cache, i, slots=positions, kv_len=kv_len)
         return self.head(x[:, 0])
 
     def training_loss(

@@ -2,7 +2,7 @@
 
 Sentences are sorted by (noise scale, code length) and decoded in groups of up to ``max_batch``,
 so rows of a batch have similar lengths (little padding). Each row's noise is drawn from its own
-seeded generator at its own length, so a sentence's audio does not depend on its neighbours; the
+seeded, frame-indexed generator (``frame_noise``), so a sentence's audio does not depend on its neighbours; the
 style vector ``ge`` comes precomputed per reference (cached by the caller).
 """
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+
+from fastsovits.engine.stream_decode import frame_noise
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,7 @@ class DecodeRunner:
         out = torch.zeros(len(items), channels, max(frames))
         for i, (item, n) in enumerate(zip(items, frames)):
             seed = item.seed if item.seed is not None else random.SystemRandom().getrandbits(62)
-            g = torch.Generator().manual_seed(seed)
-            out[i, :, :n] = torch.randn(channels, n, generator=g)
+            out[i, :, :n] = frame_noise(seed, 0, n, channels)
         return out.to(self.device)
 
     @torch.no_grad()

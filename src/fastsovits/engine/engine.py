@@ -6,6 +6,10 @@ the next step); finished sentences are decoded together by length buckets and de
 handle as soon as they exist. A failing job gets its error on its handle; the loop keeps serving.
 An out-of-memory error during a prefill puts the admitted rows back in the queue and halves the
 prefill budget (nothing is lost).
+
+A job may be opened before its sentences exist (``open_job`` then ``add_sentences``): the API's
+frontend worker phonemizes sentence by sentence while the first ones are already generating.
+A sentence with a ``StreamSpec`` is delivered in pieces while it is generated (token-chunk streaming).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.request import Row, RowSpec
 from fastsovits.engine.sampling import RowSampling, T2SRow
 from fastsovits.engine.scheduler import Scheduler, SchedulerConfig
+from fastsovits.engine.stream_decode import MUTE_TOKEN, ChunkPlanner, StreamDecoder, StreamSpec, StreamState
 from fastsovits.engine.t2s_runner import T2SRunner
 from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
 
@@ -44,6 +49,7 @@ class SentenceJob:
     noise_scale: float = 0.5
     speed: float = 1.0
     seed: int | None = None
+    stream: StreamSpec | None = None  # token-chunk streaming of this sentence
 
 
 @dataclass
@@ -58,45 +64,67 @@ class _Event:
     audio: np.ndarray | None = None
     tokens: list[int] | None = None
     error: BaseException | None = None
+    final: bool = True  # False: a streamed piece; more of this sentence follows
 
 
 class JobHandle:
-    """Results of one job: ``result()`` (all sentences, in order) or iteration (in order, as ready)."""
+    """Results of one job: ``result()`` (all sentences, in order), iteration (each sentence's audio,
+    in order, as ready) or ``pieces()`` (streamed pieces in order: ``(index, audio, last_of_sentence)``)."""
 
     def __init__(self, engine: Engine, request_id: str, n: int) -> None:
         self._engine, self.request_id, self.n = engine, request_id, n
         self._events: queue.Queue[_Event] = queue.Queue()
         self.tokens: dict[int, list[int]] = {}
+        self.done = False
 
     def _put(self, event: _Event) -> None:
         self._events.put(event)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        ready: dict[int, np.ndarray] = {}
+    def _get(self, timeout: float | None) -> _Event:
+        try:
+            ev = self._events.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"job {self.request_id} not finished after {timeout} s") from None
+        if ev.error is not None:
+            self.done = True
+            raise ev.error
+        if ev.final:
+            self.tokens[ev.index] = ev.tokens or []
+        return ev
+
+    def pieces(self, timeout: float | None = None) -> Iterator[tuple[int, np.ndarray, bool]]:
+        pending: dict[int, list[_Event]] = {}
         nxt = 0
         while nxt < self.n:
-            if nxt in ready:
-                yield ready.pop(nxt)
-                nxt += 1
+            queued = pending.get(nxt)
+            if queued:
+                ev = queued.pop(0)
+                yield nxt, ev.audio, ev.final  # type: ignore[misc]
+                if ev.final:
+                    del pending[nxt]
+                    nxt += 1
                 continue
-            ev = self._events.get()
-            if ev.error is not None:
-                raise ev.error
-            self.tokens[ev.index] = ev.tokens or []
-            ready[ev.index] = ev.audio  # type: ignore[assignment]
+            ev = self._get(timeout)
+            pending.setdefault(ev.index, []).append(ev)
+        self.done = True
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        parts: list[np.ndarray] = []
+        for _, audio, last in self.pieces():
+            parts.append(audio)
+            if last:
+                yield np.concatenate(parts) if len(parts) > 1 else parts[0]
+                parts = []
 
     def result(self, timeout: float | None = None) -> list[np.ndarray]:
-        out: list[np.ndarray | None] = [None] * self.n
-        for _ in range(self.n):
-            try:
-                ev = self._events.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"job {self.request_id} not finished after {timeout} s") from None
-            if ev.error is not None:
-                raise ev.error
-            self.tokens[ev.index] = ev.tokens or []
-            out[ev.index] = ev.audio
-        return out  # type: ignore[return-value]
+        out: dict[int, list[np.ndarray]] = {}
+        finished = 0
+        while finished < self.n:
+            ev = self._get(timeout)
+            out.setdefault(ev.index, []).append(ev.audio)  # type: ignore[arg-type]
+            finished += ev.final
+        self.done = True
+        return [np.concatenate(out[i]) if len(out[i]) > 1 else out[i][0] for i in range(self.n)]
 
     def cancel(self) -> None:
         self._engine._cancel(self)
@@ -107,6 +135,7 @@ class _Pending:
     handle: JobHandle
     job: SynthesisJob
     rows: dict[int, int] = field(default_factory=dict)  # row_id -> sentence index
+    delivered: int = 0
 
 
 class Engine:
@@ -121,6 +150,10 @@ class Engine:
         self.stage_seconds = {"t2s": 0.0, "decode": 0.0}  # time spent in each stage by the engine thread
         self._inbox: queue.Queue = queue.Queue()
         self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
+        self._jobs: dict[str, _Pending] = {}  # open jobs by request id
+        self._streams: dict[int, StreamState] = {}  # row_id -> streaming state
+        self.stream_decoder = StreamDecoder(synthesizer)
+        self._mute_sim: list[float] | None = None
         self._ids = itertools.count()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -159,16 +192,33 @@ class Engine:
                 "t2s_seconds": self.stage_seconds["t2s"], "decode_seconds": self.stage_seconds["decode"]}
 
     def submit(self, job: SynthesisJob) -> JobHandle:
-        job.request_id = job.request_id or f"job-{next(self._ids)}"
+        """Queue a job whose sentences are all known."""
+        handle = self.open_job(len(job.sentences), job.request_id)
+        if job.sentences:
+            self.add_sentences(handle, 0, job.sentences)
+        return handle
+
+    def open_job(self, n: int, request_id: str = "") -> JobHandle:
+        """A job of ``n`` sentences that arrive later through :meth:`add_sentences`."""
+        request_id = request_id or f"job-{next(self._ids)}"
         self.counters["jobs"] += 1
-        handle = JobHandle(self, job.request_id, len(job.sentences))
-        self._inbox.put(("submit", _Pending(handle, job)))
+        handle = JobHandle(self, request_id, n)
+        self._inbox.put(("open", _Pending(handle, SynthesisJob([], request_id))))
         self._wake.set()
         return handle
 
-    def _cancel(self, handle: JobHandle) -> None:
-        self._inbox.put(("cancel", handle))
+    def add_sentences(self, handle: JobHandle, start: int, sentences: list[SentenceJob]) -> None:
+        """Queue sentences ``start ..`` of an open job (thread-safe)."""
+        self._inbox.put(("add", (handle, start, sentences)))
         self._wake.set()
+
+    def fail(self, handle: JobHandle, error: BaseException) -> None:
+        """End an open job with ``error`` (e.g. its frontend failed); its rows are freed."""
+        self._inbox.put(("fail", (handle, error)))
+        self._wake.set()
+
+    def _cancel(self, handle: JobHandle) -> None:
+        self.fail(handle, Cancelled(f"job {handle.request_id} was cancelled"))
 
     # ----------------------------------------------------------------------------- loop
     def _drain(self) -> None:
@@ -177,38 +227,46 @@ class Engine:
                 kind, item = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if kind == "submit":
-                self._accept(item)
+            if kind == "open":
+                if item.handle.n == 0:
+                    item.handle._put(_Event(-1, error=InvalidInput("a job needs at least one sentence")))
+                else:
+                    self._jobs[item.handle.request_id] = item
+            elif kind == "add":
+                handle, start, sentences = item
+                pending = self._jobs.get(handle.request_id)
+                if pending is not None and pending.handle is handle:  # else: cancelled or failed already
+                    self._accept(pending, start, sentences)
             else:
-                self._abort(item.request_id, Cancelled(f"job {item.request_id} was cancelled"))
+                handle, error = item
+                if handle.request_id in self._jobs:
+                    self._abort(handle.request_id, error)
 
-    def _accept(self, pending: _Pending) -> None:
-        added: list[Row] = []
-        if not pending.job.sentences:
-            pending.handle._put(_Event(-1, error=InvalidInput("a job needs at least one sentence")))
-            return
+    def _accept(self, pending: _Pending, start: int, sentences: list[SentenceJob]) -> None:
+        request_id = pending.handle.request_id
         try:
-            for i, s in enumerate(pending.job.sentences):
+            for i, s in enumerate(sentences, start):
+                if not 0 <= i < pending.handle.n:
+                    raise InvalidInput(f"sentence index {i} outside job {request_id} of {pending.handle.n}")
                 prompt = s.t2s.prompt.numel() if s.t2s.prompt is not None else 0
-                spec = RowSpec(pending.job.request_id, i, int(s.t2s.phones.numel()) + prompt, s.max_new_tokens)
+                spec = RowSpec(request_id, i, int(s.t2s.phones.numel()) + prompt, s.max_new_tokens)
                 row = self.scheduler.add(spec)
-                added.append(row)
                 self._rows[row.row_id] = (pending, s, i)
+                if s.stream is not None:
+                    self._streams[row.row_id] = StreamState()
         except FastSovitsError as e:
-            self._abort(pending.job.request_id, e)
-            if not added:  # nothing was queued, so _abort found no row to report through
-                pending.handle._put(_Event(-1, error=e))
+            self._abort(request_id, e)
 
     def _abort(self, request_id: str, error: BaseException) -> None:
         rows = self.scheduler.abort(request_id)
         self.t2s.release([r.slot for r in rows if r.slot is not None])
-        handles = {p.handle for p, _, _ in (self._rows.pop(r.row_id) for r in rows if r.row_id in self._rows)}
         for rid, (p, _, _) in list(self._rows.items()):
-            if p.job.request_id == request_id:
-                handles.add(p.handle)
+            if p.handle.request_id == request_id:
                 del self._rows[rid]
-        for h in handles:
-            h._put(_Event(-1, error=error))
+                self._streams.pop(rid, None)
+        pending = self._jobs.pop(request_id, None)
+        if pending is not None:
+            pending.handle._put(_Event(-1, error=error))
 
     def _prefill(self, rows: list[Row]) -> bool:
         try:
@@ -230,23 +288,67 @@ class Engine:
 
     def _deliver(self, finished: list[Row]) -> None:
         live = [r for r in finished if r.row_id in self._rows]
-        if not live:
-            return
+        whole = [r for r in live if r.row_id not in self._streams]
         items = []
-        for r in live:
+        for r in whole:
             _, s, _ = self._rows[r.row_id]
             items.append(DecodeItem(torch.tensor(r.generated, dtype=torch.long), s.target_phones, s.ge,
                                     s.noise_scale, s.speed, s.seed))
         try:
-            audios = self.decoder.decode(items)
+            audios = self.decoder.decode(items) if items else []
         except Exception as e:  # noqa: BLE001 - reported to the jobs concerned, the loop goes on
-            for request_id in {self._rows[r.row_id][0].job.request_id for r in live}:
+            for request_id in {self._rows[r.row_id][0].handle.request_id for r in whole}:
                 self._abort(request_id, e)
+            audios, whole = [], []
+        for r, audio in zip(whole, audios):
+            self._finish_row(r, audio)
+        for r in live:
+            if r.row_id in self._streams and r.row_id in self._rows:
+                self._stream_piece(r, final=True)
+
+    def _finish_row(self, r: Row, audio: np.ndarray) -> None:
+        pending, _, index = self._rows.pop(r.row_id)
+        self._streams.pop(r.row_id, None)
+        pending.handle._put(_Event(index, audio=audio, tokens=list(r.generated)))
+        self.counters["sentences"] += 1
+        pending.delivered += 1
+        if pending.delivered == pending.handle.n:
+            self._jobs.pop(pending.handle.request_id, None)
+
+    def _mute_similarity(self) -> list[float]:
+        if self._mute_sim is None:
+            with torch.no_grad():
+                self._mute_sim = self.t2s.model.audio_token_similarity(MUTE_TOKEN).tolist()
+        return self._mute_sim
+
+    def _stream_pieces(self) -> None:
+        """Decode a chunk of every streaming row whose next chunk boundary has been generated."""
+        for r in self.scheduler.running:
+            state = self._streams.get(r.row_id)
+            if state is None or r.row_id not in self._rows:
+                continue
+            spec = self._rows[r.row_id][1].stream
+            planner = ChunkPlanner(spec, None if spec.fixed_length else self._mute_similarity())
+            cut = planner.next_cut(r.generated, state.cut)
+            if cut is not None:
+                state.cut = cut
+                self._stream_piece(r, final=False)
+
+    def _stream_piece(self, r: Row, final: bool) -> None:
+        pending, s, index = self._rows[r.row_id]
+        state = self._streams[r.row_id]
+        seed = s.seed if s.seed is not None else r.row_id * 7919 + 1
+        end = len(r.generated) if final else state.cut
+        try:
+            piece = self.stream_decoder.chunk(state, torch.tensor(r.generated[:end], dtype=torch.long),
+                                              s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final)
+        except Exception as e:  # noqa: BLE001 - reported to its job, the loop goes on
+            self._abort(pending.handle.request_id, e)
             return
-        for r, audio in zip(live, audios):
-            pending, _, index = self._rows.pop(r.row_id)
-            pending.handle._put(_Event(index, audio=audio, tokens=list(r.generated)))
-            self.counters["sentences"] += 1
+        if final:
+            self._finish_row(r, piece)
+        elif piece.size:
+            pending.handle._put(_Event(index, audio=piece, final=False))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -270,8 +372,11 @@ class Engine:
             finished = self.scheduler.update(batch, out)
             self.t2s.release([r.slot for r in finished])
             t1 = time.perf_counter()
+            if self._streams:
+                self._stream_pieces()
             self._deliver(finished)
             self.stage_seconds["t2s"] += t1 - t0
             self.stage_seconds["decode"] += time.perf_counter() - t1
-        for pending, _, _ in list(self._rows.values()):
-            self._abort(pending.job.request_id, Cancelled("the engine was closed"))
+        self._drain()
+        for request_id in list(self._jobs):
+            self._abort(request_id, Cancelled("the engine was closed"))

@@ -1,0 +1,132 @@
+"""Token-chunk streaming: audio of a sentence while its semantic tokens are still being generated.
+
+What the official modes 2/3 intend, without their bugs (spec sections 5.6 and 14.4):
+
+- ``ChunkPlanner`` (no torch) decides where a chunk ends. Fixed mode: every ``chunk_tokens``
+  tokens. Silence mode: once ``chunk_tokens + 2`` tokens are pending, cut after the pair of
+  consecutive tokens most similar to the mute token (cosine similarity of audio embeddings),
+  if that pair looks silent (score >= 0) and leaves at least ``chunk_tokens`` tokens in the chunk;
+  a chunk is forced at ``4 * chunk_tokens`` pending tokens so latency stays bounded. Every token
+  belongs to exactly one chunk (the official yields some tokens twice).
+- ``StreamDecoder`` decodes a chunk: the prior (text + semantic encoder) runs over all tokens so
+  far, the flow and the vocoder only over the new frames plus ``context_frames`` of left context
+  and the frames held back at the right; the newest ``hold_frames`` frames are not emitted yet
+  (they lack right context) and the first ``overlap`` samples of each chunk are cross-faded with
+  the previous chunk's tail. The pieces concatenated have exactly the length of the full decode.
+- Noise is indexed by latent frame (``frame_noise``), so re-decoding a frame gives the same draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fastsovits.errors import InvalidParameter
+
+MUTE_TOKEN = 486  # the official "silence" semantic token used to score chunk boundaries
+NOISE_BLOCK = 16  # frames per independently seeded noise block
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    chunk_tokens: int = 16  # official min_chunk_length
+    fixed_length: bool = False  # official fixed_length_chunk (mode 3)
+    overlap_tokens: int = 2  # official overlap_length: cross-fade length, in tokens
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chunk_tokens, int) or not 1 <= self.chunk_tokens <= 1500:
+            raise InvalidParameter(f"chunk_tokens (min_chunk_length) must be in [1, 1500], got {self.chunk_tokens!r}")
+        if not isinstance(self.overlap_tokens, int) or not 0 <= self.overlap_tokens <= 64:
+            raise InvalidParameter(f"overlap_tokens (overlap_length) must be in [0, 64], got {self.overlap_tokens!r}")
+
+
+class ChunkPlanner:
+    """Where the next chunk of a row ends. ``mute_sim[token]``: similarity to the mute token."""
+
+    def __init__(self, spec: StreamSpec, mute_sim: Sequence[float] | None = None) -> None:
+        if not spec.fixed_length and mute_sim is None:
+            raise InvalidParameter("silence-based chunking needs the mute-token similarities")
+        self.spec, self.mute_sim = spec, mute_sim
+
+    def next_cut(self, tokens: Sequence[int], start: int) -> int | None:
+        """Exclusive end of a chunk starting at ``start``, or None to wait for more tokens."""
+        n, pending = self.spec.chunk_tokens, len(tokens) - start
+        if self.spec.fixed_length:
+            return start + n if pending >= n else None
+        if pending < n + 2:
+            return None
+        sim = self.mute_sim
+        score = [sim[t] if sim[t] >= 0 else -1.0 for t in tokens[start:]]  # type: ignore[index]
+        best, best_i = -math.inf, -1
+        for i in range(n - 1, pending - 1):  # the chunk ends after token i (keeps >= n tokens)
+            s = score[i] + score[i + 1]
+            if s > best:
+                best, best_i = s, i
+        if best >= 0:
+            return start + best_i + 1
+        return start + pending - 1 if pending >= 4 * n else None  # bounded latency
+
+
+def frame_noise(seed: int, start: int, stop: int, channels: int) -> torch.Tensor:
+    """N(0, 1) noise for latent frames [start, stop) of a row: -> [channels, stop - start].
+
+    Each block of NOISE_BLOCK frames has its own generator, so the draw for a frame does not
+    depend on how the row is cut into pieces or on its total length."""
+    if stop <= start:
+        return torch.zeros(channels, 0)
+    first, last = start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK
+    blocks = [torch.randn(channels, NOISE_BLOCK, generator=torch.Generator().manual_seed(
+        (seed * 1_000_003 + b) % 2**63)) for b in range(first, last + 1)]
+    full = torch.cat(blocks, dim=1)  # [channels, blocks * NOISE_BLOCK]
+    offset = start - first * NOISE_BLOCK
+    return full[:, offset: offset + stop - start]
+
+
+@dataclass
+class StreamState:
+    cut: int = 0  # tokens already assigned to chunks
+    frames_out: int = 0  # latent frames whose audio has been emitted
+    tail: np.ndarray | None = field(default=None, repr=False)  # samples after frames_out, to cross-fade
+
+
+class StreamDecoder:
+    def __init__(self, synthesizer, context_frames: int = 16, margin_frames: int = 4) -> None:
+        self.synth = synthesizer
+        self.context_frames, self.margin_frames = context_frames, margin_frames
+        self.device = next(synthesizer.parameters()).device
+
+    @torch.no_grad()
+    def chunk(self, state: StreamState, codes: torch.Tensor, phones: torch.Tensor, ge: torch.Tensor,
+              spec: StreamSpec, noise_scale: float, speed: float, seed: int, final: bool) -> np.ndarray:
+        """Audio for the tokens ``codes`` [T25] generated so far (all of them when ``final``)."""
+        synth, spf = self.synth, self.synth.config.samples_per_frame
+        overlap_frames = spec.overlap_tokens * synth.config.frames_per_code
+        prior = synth.prior_stats(codes.view(1, 1, -1).to(self.device), phones.view(1, -1).to(self.device),
+                                  ge.to(self.device), speed)
+        total = prior.m.shape[2]
+        f0 = state.frames_out
+        f1 = total if final else total - overlap_frames - self.margin_frames
+        if f1 <= f0 and not final:
+            return np.zeros(0, dtype=np.float32)
+        a = max(0, f0 - self.context_frames)
+        m, logs, mask = prior.m[:, :, a:], prior.logs[:, :, a:], prior.mask[:, :, a:]
+        z_p = m
+        if noise_scale != 0:
+            noise = frame_noise(seed, a, total, m.shape[1]).to(m.device, m.dtype).unsqueeze(0)
+            z_p = m + noise * torch.exp(logs) * noise_scale
+        z = synth.flow(z_p, mask, ge.to(self.device), reverse=True) * mask
+        wav = synth.vocoder(z, ge.to(self.device))[0, 0].float().cpu().numpy()  # [(total - a) * spf]
+        region = wav[(f0 - a) * spf:]
+        n_out = (f1 - f0) * spf
+        piece = region[:n_out].copy()
+        if state.tail is not None and len(state.tail):
+            x = min(len(state.tail), len(piece))
+            w = np.linspace(0.0, 1.0, x + 2, dtype=np.float32)[1:-1]
+            piece[:x] = state.tail[:x] * (1.0 - w) + piece[:x] * w
+        state.tail = None if final else region[n_out: n_out + overlap_frames * spf].copy()
+        state.frames_out = f1
+        return piece

@@ -6,15 +6,20 @@
     audio.save("out.wav")
 
 Every request goes through the one batching engine, so ``synthesize_batch`` (and concurrent
-``synthesize`` calls from several threads) share T2S batches.
+``synthesize`` calls from several threads) share T2S batches. The text frontend (G2P + BERT) runs
+in a worker thread: a request's first sentence is phonemized at once (so bad text fails the call
+itself), the others while the first ones are already generating, in groups that share one BERT
+forward.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from fastsovits.errors import EmptyText, InvalidInput, MissingResource
 from fastsovits.params import SynthesisParams
 
 REFERENCE_CACHE_SIZE = 64
+FRONTEND_GROUP = 8  # sentences phonemized together (one BERT forward) by the frontend worker
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class TTS:
         self._ssl = self._bert = self._sv = None
         self._lock = threading.Lock()
         self._refs: OrderedDict[str, Reference] = OrderedDict()
+        self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
+        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend")
         self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len).start()
 
     # ----------------------------------------------------------------------------- loading
@@ -147,6 +155,7 @@ class TTS:
                    device=device, early_stop_num=min(early, 1500), **engine_options)
 
     def close(self) -> None:
+        self._frontend.shutdown(wait=True, cancel_futures=True)
         self.engine.close()
 
     def __enter__(self) -> TTS:
@@ -177,12 +186,18 @@ class TTS:
 
     # ----------------------------------------------------------------------------- text
     def _phones_and_bert(self, text: str, language: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from fastsovits.text import phonemize
-        from fastsovits.text.bert import phone_features
+        return self._phones_and_bert_batch([text], language)[0]
 
-        ph = phonemize(text, language, self.version)
-        bert = phone_features(ph, self._component("bert"))
-        return torch.tensor(ph.phone_ids, dtype=torch.long), bert
+    def _phones_and_bert_batch(self, texts: Sequence[str], language: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        from fastsovits.text import phonemize
+        from fastsovits.text.bert import phone_features_batch
+
+        t0 = time.perf_counter()
+        phs = [phonemize(t, language, self.version) for t in texts]
+        needs_bert = any(seg.lang == "zh" for p in phs for seg in p.segments)
+        berts = phone_features_batch(phs, self._component("bert") if needs_bert else None)
+        self.stage_seconds["frontend"] += time.perf_counter() - t0
+        return [(torch.tensor(p.phone_ids, dtype=torch.long), b) for p, b in zip(phs, berts)]
 
     # ----------------------------------------------------------------------------- references
     def load_reference(self, audio, text: str | None = None, language: str | None = None,
@@ -199,6 +214,7 @@ class TTS:
         if key in self._refs:
             self._refs.move_to_end(key)
             return self._refs[key]
+        t0 = time.perf_counter()
         wav16 = _load(audio, 16000)
         check_prompt_length(len(wav16))
         prompt_semantic = prompt_phones = prompt_bert = None
@@ -216,37 +232,63 @@ class TTS:
         with torch.no_grad():
             ge = self.synthesizer.style(specs, svs or None)
         ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
+        self.stage_seconds["reference"] += time.perf_counter() - t0
         self._refs[key] = ref
         while len(self._refs) > REFERENCE_CACHE_SIZE:
             self._refs.popitem(last=False)
         return ref
 
     # ----------------------------------------------------------------------------- synthesis
-    def _job(self, text: str, reference: Reference, language: str, params: SynthesisParams):
-        from fastsovits.engine.engine import SentenceJob, SynthesisJob
+    def _sentence_job(self, i: int, phones: torch.Tensor, bert: torch.Tensor, reference: Reference,
+                      params: SynthesisParams, stream: bool):
+        from fastsovits.engine.engine import SentenceJob
         from fastsovits.engine.sampling import RowSampling, T2SRow
+        from fastsovits.engine.stream_decode import StreamSpec
+
+        if reference.prompt_phones is not None:
+            all_phones = torch.cat([reference.prompt_phones, phones])
+            all_bert = torch.cat([reference.prompt_bert, bert], dim=1)
+        else:
+            all_phones, all_bert = phones, bert
+        seed = params.fixed_seed
+        row_seed = None if seed is None else seed + i
+        sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
+        spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
+        return SentenceJob(T2SRow(all_phones, all_bert, reference.prompt_semantic), phones, reference.ge, sampling,
+                           min(params.max_new_tokens, self.early_stop_num + 1), params.noise_scale,
+                           params.speed_factor, row_seed, spec)
+
+    def _submit(self, text: str, reference: Reference, language: str, params: SynthesisParams,
+                stream: bool = False):
+        """Presegment now, phonemize sentence 0 now and the rest in the frontend worker -> JobHandle."""
         from fastsovits.text import presegment
 
         if not isinstance(text, str) or not text.strip():
             raise EmptyText(f"text {text!r} is empty")
+        if not isinstance(reference, Reference):
+            raise InvalidInput(f"reference must be a Reference from load_reference, got {type(reference).__name__}")
         sentences = presegment(text, language.replace("all_", ""), params.text_split_method)
         if not sentences:
             raise EmptyText(f"text {text!r} has nothing to read")
-        seed = params.fixed_seed
-        jobs = []
-        for i, sentence in enumerate(sentences):
-            phones, bert = self._phones_and_bert(sentence, language)
-            if reference.prompt_phones is not None:
-                all_phones = torch.cat([reference.prompt_phones, phones])
-                all_bert = torch.cat([reference.prompt_bert, bert], dim=1)
-            else:
-                all_phones, all_bert = phones, bert
-            row_seed = None if seed is None else seed + i
-            sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
-            jobs.append(SentenceJob(T2SRow(all_phones, all_bert, reference.prompt_semantic), phones, reference.ge,
-                                    sampling, min(params.max_new_tokens, self.early_stop_num + 1),
-                                    params.noise_scale, params.speed_factor, row_seed))
-        return SynthesisJob(jobs)
+        first = self._sentence_job(0, *self._phones_and_bert(sentences[0], language), reference, params, stream)
+        handle = self.engine.open_job(len(sentences))
+        self.engine.add_sentences(handle, 0, [first])
+        if len(sentences) > 1:
+            self._frontend.submit(self._feed, handle, sentences, reference, language, params, stream)
+        return handle
+
+    def _feed(self, handle, sentences: list[str], reference: Reference, language: str, params: SynthesisParams,
+              stream: bool) -> None:
+        try:
+            for start in range(1, len(sentences), FRONTEND_GROUP):
+                if handle.done:  # cancelled or failed: stop phonemizing
+                    return
+                group = sentences[start: start + FRONTEND_GROUP]
+                jobs = [self._sentence_job(start + k, phones, bert, reference, params, stream)
+                        for k, (phones, bert) in enumerate(self._phones_and_bert_batch(group, language))]
+                self.engine.add_sentences(handle, start, jobs)
+        except Exception as e:  # noqa: BLE001 - the job fails with it; the caller sees it from its handle
+            self.engine.fail(handle, e)
 
     def _finish(self, pieces: Sequence[np.ndarray], params: SynthesisParams) -> Audio:
         gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
@@ -259,23 +301,35 @@ class TTS:
     def synthesize(self, text: str, reference: Reference, language: str,
                    params: SynthesisParams | None = None) -> Audio:
         params = params or SynthesisParams()
-        return self._finish(self.engine.submit(self._job(text, reference, language, params)).result(), params)
+        return self._finish(self._submit(text, reference, language, params).result(), params)
 
     def synthesize_batch(self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]) -> list[Audio]:
         """Submit every item first, so the engine batches across them; results in the given order."""
-        prepared = [(self._job(t, r, lang, p or SynthesisParams()), p or SynthesisParams()) for t, r, lang, p in items]
-        handles = [(self.engine.submit(job), p) for job, p in prepared]
+        handles = [(self._submit(t, r, lang, p or SynthesisParams()), p or SynthesisParams()) for t, r, lang, p in items]
         return [self._finish(h.result(), p) for h, p in handles]
 
     def stream(self, text: str, reference: Reference, language: str,
                params: SynthesisParams | None = None) -> Iterator[AudioChunk]:
-        """Sentence audio in order, each yielded as soon as it is decoded (plus the fragment gap)."""
+        """Audio in order, each piece yielded as soon as it is decoded.
+
+        ``params.streaming_mode`` False: one chunk per sentence (official ``return_fragment``);
+        True: pieces inside a sentence while it is generated (official token streaming; chunks of
+        ``min_chunk_length`` tokens, cut at silences unless ``fixed_length_chunk``, cross-faded over
+        ``overlap_length`` tokens). The ``fragment_interval`` silence follows each sentence's last
+        piece. Closing the iterator early cancels the request and frees its engine slots.
+        """
         params = params or SynthesisParams()
-        handle = self.engine.submit(self._job(text, reference, language, params))
+        handle = self._submit(text, reference, language, params, stream=params.streaming_mode)
+        gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
         try:
-            for i, piece in enumerate(handle):
-                audio = self._finish([piece], params)
-                yield AudioChunk(audio.samples, audio.sample_rate, index=i, is_last=i == handle.n - 1)
+            for index, piece, last in handle.pieces():
+                if params.streaming_mode:
+                    samples = np.clip(piece, -1.0, 1.0).astype(np.float32)
+                    if last:
+                        samples = np.concatenate([samples, gap])
+                else:
+                    samples = self._finish([piece], params).samples
+                yield AudioChunk(samples, self.sample_rate, index=index, is_last=last and index == handle.n - 1)
         finally:
-            if len(handle.tokens) < handle.n:
+            if not handle.done:
                 handle.cancel()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -94,36 +95,44 @@ def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, 
         manifest.flush()
 
     t0 = time.perf_counter()
-    pending = []
-    for item in items:
-        if item.id in done:
-            stats["skipped"] += 1
-            continue
+    # A bounded window of submitted items keeps the engine full without queueing the whole file.
+    window = max(8, 4 * tts.engine.scheduler.config.num_slots)
+    pending: deque = deque()
+    todo = [item for item in items if item.id not in done]
+    stats["skipped"] = len(items) - len(todo)
+
+    def finish_one(bar) -> None:
+        item, handle, p = pending.popleft()
         try:
-            if item.error:
-                raise InvalidInput(item.error)
-            ref = default_ref
-            if item.ref:
-                ref = tts.load_reference(item.ref, item.ref_text, item.ref_lang)
-            p = base.with_(**item.params) if item.params else base
-            job = tts._job(item.text, ref, item.lang or lang, p)
-            pending.append((item, tts.engine.submit(job), p))
-        except (FastSovitsError, TypeError) as e:
+            audio = tts._finish(handle.result(), p)
+            name = f"{item.id}.{fmt}"
+            audio.save(out / name, fmt)
+            stats["ok"] += 1
+            stats["audio_seconds"] += audio.duration
+            record(item, status="ok", file=name, duration=round(audio.duration, 3))
+        except FastSovitsError as e:
             stats["failed"] += 1
             record(item, status="error", error=f"{type(e).__name__}: {e}")
-    with tqdm(total=len(pending), disable=not progress, unit="item") as bar:
-        for item, handle, p in pending:
+        bar.update(1)
+
+    with tqdm(total=len(todo), disable=not progress, unit="item") as bar:
+        for item in todo:
             try:
-                audio = tts._finish(handle.result(), p)
-                name = f"{item.id}.{fmt}"
-                audio.save(out / name, fmt)
-                stats["ok"] += 1
-                stats["audio_seconds"] += audio.duration
-                record(item, status="ok", file=name, duration=round(audio.duration, 3))
-            except FastSovitsError as e:
+                if item.error:
+                    raise InvalidInput(item.error)
+                ref = default_ref
+                if item.ref:
+                    ref = tts.load_reference(item.ref, item.ref_text, item.ref_lang)
+                p = base.with_(**item.params) if item.params else base
+                pending.append((item, tts._submit(item.text, ref, item.lang or lang, p), p))
+            except (FastSovitsError, TypeError) as e:
                 stats["failed"] += 1
                 record(item, status="error", error=f"{type(e).__name__}: {e}")
-            bar.update(1)
+                bar.update(1)
+            while len(pending) >= window:
+                finish_one(bar)
+        while pending:
+            finish_one(bar)
     manifest.close()
     wall = time.perf_counter() - t0
     stats["seconds"] = round(wall, 3)

@@ -35,6 +35,9 @@ class SynthesisParams:
     sample_steps: int = 32  # v3/v4 only (validated, unused by v1-v2ProPlus)
     super_sampling: bool = False  # v3 only
     max_new_tokens: int = 1500  # semantic tokens per sentence (official cap 1500 = 60 s)
+    overlap_length: int = 2  # token streaming: cross-fade between chunks, in semantic tokens
+    min_chunk_length: int = 16  # token streaming: tokens per chunk (at least)
+    fixed_length_chunk: bool = False  # token streaming: cut every min_chunk_length tokens (else at silences)
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> InvalidParameter:
@@ -66,6 +69,10 @@ class SynthesisParams:
             raise bad("sample_steps", "must be an int in [1, 128]")
         if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 1500:
             raise bad("max_new_tokens", "must be an int in [1, 1500]")
+        if not isinstance(self.overlap_length, int) or not 0 <= self.overlap_length <= 64:
+            raise bad("overlap_length", "must be an int in [0, 64]")
+        if not isinstance(self.min_chunk_length, int) or not 1 <= self.min_chunk_length <= 1500:
+            raise bad("min_chunk_length", "must be an int in [1, 1500]")
 
     @property
     def fixed_seed(self) -> int | None:

@@ -81,3 +81,47 @@ def test_typed_errors(tts, voice) -> None:
         tts.synthesize("Bonjour.", voice, "fr")
     with pytest.raises(InvalidParameter):
         tts.synthesize("Hi.", voice, "en", SynthesisParams(top_p=2.0))
+
+
+def test_token_streaming_yields_pieces_inside_sentences(tts, voice) -> None:
+    text = "A first sentence to stream. And a second one."
+    params = GREEDY.with_(text_split_method="cut5", max_new_tokens=60, streaming_mode=True, min_chunk_length=8,
+                          fixed_length_chunk=True, fragment_interval=0.0)
+    chunks = list(tts.stream(text, voice, "en", params))
+    assert len(chunks) > 2 and chunks[-1].is_last and not any(c.is_last for c in chunks[:-1])
+    assert {c.index for c in chunks} == {0, 1} and max(c.index for c in chunks if c.index == 0) == 0
+    whole = tts.synthesize(text, voice, "en", params.with_(streaming_mode=False))
+    streamed = np.concatenate([c.samples for c in chunks])
+    assert streamed.shape == whole.samples.shape  # pieces have exactly the whole decode's length
+    assert np.linalg.norm(streamed - whole.samples) / np.linalg.norm(whole.samples) < 0.1
+
+
+def test_closing_a_stream_frees_the_engine(tts, voice) -> None:
+    import time
+
+    params = GREEDY.with_(text_split_method="cut5", max_new_tokens=200, streaming_mode=True, min_chunk_length=4,
+                          fixed_length_chunk=True)
+    it = tts.stream("Sentence one. Sentence two. Sentence three. Sentence four.", voice, "en", params)
+    next(it)
+    it.close()  # the client went away
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (tts.engine.scheduler.num_running or tts.engine.scheduler.num_waiting):
+        time.sleep(0.05)
+    assert tts.engine.scheduler.num_running == 0 and tts.engine.scheduler.num_waiting == 0
+
+
+def test_frontend_error_in_a_later_sentence_fails_the_job(tts, voice, monkeypatch) -> None:
+    from fastsovits.errors import UnsupportedCharacters
+
+    real = tts._phones_and_bert_batch
+
+    def flaky(texts, language):
+        if any("Broken" in t for t in texts):
+            raise UnsupportedCharacters("simulated G2P failure")
+        return real(texts, language)
+
+    monkeypatch.setattr(tts, "_phones_and_bert_batch", flaky)
+    with pytest.raises(UnsupportedCharacters):
+        tts.synthesize("Fine first sentence. Broken second one.", voice, "en", GREEDY.with_(text_split_method="cut5"))
+    monkeypatch.setattr(tts, "_phones_and_bert_batch", real)
+    assert tts.synthesize("Still serving.", voice, "en", GREEDY).duration > 0

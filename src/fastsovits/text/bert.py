@@ -83,16 +83,26 @@ def phone_features(
     phonemes: Phonemes, extractor: BertFeatureExtractor | None, hidden_size: int = 1024
 ) -> torch.Tensor:
     """BERT features ``[hidden, n_phones]`` of a phonemized sentence: Chinese runs from BERT, zeros elsewhere."""
+    return phone_features_batch([phonemes], extractor, hidden_size)[0]
+
+
+def phone_features_batch(
+    sentences: Sequence[Phonemes], extractor: BertFeatureExtractor | None, hidden_size: int = 1024
+) -> list[torch.Tensor]:
+    """:func:`phone_features` of several sentences, with every Chinese run in one BERT forward."""
     import torch
 
-    zh = [(i, s) for i, s in enumerate(phonemes.segments) if s.lang == "zh"]
+    zh = [(j, i, s) for j, p in enumerate(sentences) for i, s in enumerate(p.segments) if s.lang == "zh"]
     if zh and extractor is None:
         raise MissingResource("Chinese text needs BERT features: pass the chinese-roberta-wwm-ext-large folder")
     size = extractor.hidden_size if extractor is not None else hidden_size
-    computed = extractor.features_batch([(s.norm_text, s.word2ph or []) for _, s in zh]) if zh else []
-    by_index = {i: f for (i, _), f in zip(zh, computed)}
-    parts = [
-        by_index[i] if i in by_index else torch.zeros(size, len(s.phones), dtype=torch.float32)
-        for i, s in enumerate(phonemes.segments)
-    ]
-    return torch.cat(parts, dim=1) if parts else torch.zeros(size, 0)
+    computed = extractor.features_batch([(s.norm_text, s.word2ph or []) for _, _, s in zh]) if zh else []
+    by_index = {(j, i): f for (j, i, _), f in zip(zh, computed)}
+    out = []
+    for j, p in enumerate(sentences):
+        parts = [
+            by_index[(j, i)] if (j, i) in by_index else torch.zeros(size, len(s.phones), dtype=torch.float32)
+            for i, s in enumerate(p.segments)
+        ]
+        out.append(torch.cat(parts, dim=1) if parts else torch.zeros(size, 0))
+    return out

@@ -255,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("path", help="a GPT .ckpt, a SoVITS .pth, a converted folder or a pretrained_models folder")
     inf.set_defaults(func=_cmd_info)
 
+    from fastsovits.train.prepare_cli import add_commands as add_prepare_commands
+
+    add_prepare_commands(sub)  # slice, transcribe, prepare
+
     dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
     dm.set_defaults(func=_cmd_demo)
     return p

@@ -76,3 +76,11 @@ def test_faster_whisper_is_an_optional_extra(monkeypatch) -> None:
     with pytest.raises(MissingDependency) as e:
         FasterWhisperTranscriber("tiny")
     assert e.value.extra == "asr"
+
+
+def test_cli_transcribe_without_the_extra(monkeypatch, clips, capsys) -> None:
+    from fastsovits.cli import main
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    assert main(["transcribe", str(clips), "-q"]) == 2
+    assert "fastsovits[asr]" in capsys.readouterr().err

@@ -226,3 +226,17 @@ def test_atomic_write_leaves_no_partial_file(tmp_path) -> None:
         tmp.write_text("half", encoding="utf-8")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_prepare_loads_models_from_disk(corpus, tmp_path, capsys) -> None:  # noqa: F811
+    from fastsovits.cli import main
+
+    list_path = tmp_path / "cli.list"
+    list_path.write_text("".join(f"{it.wav_path.name}|s|en|{it.text}\n" for it in corpus.items[:2]), encoding="utf-8")
+    args = ["prepare", "--list", str(list_path), "--exp-dir", str(tmp_path / "exp"), "--wav-dir", str(corpus.wav_dir),
+            "--hubert", str(TINY / "tiny_hubert"), "--sovits", str(TINY / "tiny_s2_v2.pth"), "-q"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ok"] == 2
+    assert len(L.read_semantic(tmp_path / "exp" / L.SEMANTIC)) == 2
+    args[args.index("--sovits") + 1] = str(tmp_path / "missing.pth")
+    assert main(args) == 2 and "MissingResource" in capsys.readouterr().err

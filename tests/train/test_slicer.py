@@ -87,3 +87,11 @@ def test_slice_folder_writes_named_mixed_clips(tmp_path) -> None:
     peak = np.abs(clip).max() / 32767
     assert 0.55 <= peak <= 0.62  # 0.5 * 0.75 + 0.9 * 0.25 = 0.6: the official mix (max 0.9, alpha 0.25)
     assert np.allclose(loudness_mix(np.array([0.5, -0.25]), 0.9, 0.25), [0.6, -0.3])
+
+
+def test_cli_slice(tmp_path, capsys) -> None:
+    from fastsovits.cli import main
+
+    sf.write(tmp_path / "a.wav", np.concatenate([tone(5), silence(1), tone(5)]).astype(np.float32), SR)
+    assert main(["slice", str(tmp_path / "a.wav"), str(tmp_path / "out"), "--min-length", "3000", "-q"]) == 0
+    assert '"clips": 2' in capsys.readouterr().out and len(list((tmp_path / "out").iterdir())) == 2

@@ -1,139 +1,156 @@
-"""Engine throughput vs one-request-at-a-time, and bf16 vs fp32 on CPU. Prints JSON (nothing asserted).
+"""End-to-end throughput of the batching engine by batch size. Prints figures (nothing asserted).
 
-    python benchmarks/throughput.py [--full] [--requests 8] [--sentences 2] [--tokens 60] [--slots 8]
+    python benchmarks/throughput.py [--gpt FILE --sovits FILE --hubert DIR] [--sv FILE] [--bert DIR]
+        [--ref WAV --ref-text TEXT --ref-lang L] [--sentences FILE] [--lang en]
+        [--batch-sizes 1,4,8,16,32] [--tokens 100] [--json]
 
-Random weights (``--full``: full-size v2 models, the 24-layer d512 T2S and the official SoVITS v2;
-default: the tiny fixture models). Each request has ``--sentences`` sentences of random phones and
-generates exactly ``--tokens`` semantic tokens per sentence (EOS disabled by a fixed token budget), so
-both modes do the same work. "sequential" submits the next request when the previous one finished
-(the official server's behaviour); "engine" submits all at once.
+Without --gpt/--sovits/--hubert it writes full-size random official-format files (see
+benchmarks/fullsize.py: a v2 GPT whose EOS row is zeroed, so every sentence runs exactly
+--tokens tokens; a v2ProPlus SoVITS; full-size HuBERT and speaker model) into --workdir.
+
+Each batch size runs in a fresh process (so peak RSS is its own): the TTS is built with
+``num_slots = batch size``, the reference is loaded once, then max(batch size, --min-sentences)
+sentences (the lines of --sentences, cycled) are submitted at once as separate requests, each
+generating at most --tokens semantic tokens. Per batch size:
+  tokens_per_s     semantic tokens per second of T2S-stage time (engine thread, prefill + steps)
+  audio_s_per_s    audio seconds per wall second, end to end (frontend + T2S + decode)
+  rtf              wall seconds per audio second (1 / audio_s_per_s)
+  stage_seconds    t2s / decode / frontend split; reference load separately
+  peak_rss_mb      VmHWM of the process
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-
-from fastsovits.engine.engine import Engine, SentenceJob, SynthesisJob
-from fastsovits.engine.sampling import RowSampling, T2SRow
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def build(full: bool):
-    from fastsovits.models.sovits import SovitsConfig, Synthesizer
-    from fastsovits.models.t2s import T2SConfig, Text2Semantic
-
-    torch.manual_seed(0)
-    if full:
-        t2s = Text2Semantic(T2SConfig(phoneme_vocab_size=732))
-        synth = Synthesizer(SovitsConfig(version="v2"), with_posterior=False)
-    else:
-        from fastsovits.checkpoints.gpt import load_gpt
-        from fastsovits.checkpoints.sovits import load_sovits
-        from tests.reference import reference_dir
-
-        t2s = load_gpt(reference_dir() / "tiny/tiny_s1_v2.ckpt")[0]
-        synth = load_sovits(reference_dir() / "tiny/tiny_s2_v2.pth")[0]
-    return t2s.eval(), synth.eval()
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
 
 
-def jobs(n_req: int, n_sent: int, tokens: int, ge, vocab: int) -> list[SynthesisJob]:
-    g = torch.Generator().manual_seed(1)
-    out = []
-    for _ in range(n_req):
-        sentences = []
-        for _ in range(n_sent):
-            n = int(torch.randint(20, 60, (1,), generator=g))
-            phones = torch.randint(0, vocab, (n,), generator=g)
-            row = T2SRow(phones, torch.randn(1024, n, generator=g), torch.randint(0, 1024, (75,), generator=g))
-            sentences.append(SentenceJob(row, phones[:n // 2], ge, RowSampling(top_k=15, seed=5), tokens, 0.5))
-        out.append(SynthesisJob(sentences))
-    return out
+def child(a: argparse.Namespace) -> dict:
+    import torch
 
+    from fastsovits import SynthesisParams
+    from fastsovits.api import TTS
 
-def run(t2s, synth, all_jobs, slots: int, sequential: bool) -> dict:
-    with Engine(t2s, synth, num_slots=slots, max_len=400) as engine:
-        t0 = time.perf_counter()
-        if sequential:
-            audios = [engine.submit(j).result() for j in all_jobs]
-        else:
-            handles = [engine.submit(j) for j in all_jobs]
-            audios = [h.result() for h in handles]
-        dt = time.perf_counter() - t0
-    sr = synth.config.sampling_rate
-    audio_s = sum(len(a) for req in audios for a in req) / sr
-    tokens = sum(engine.batch_sizes)  # one token per running row per step
-    t2s_s, dec_s = engine.stage_seconds["t2s"], engine.stage_seconds["decode"]
-    return {"seconds": round(dt, 3), "semantic_tokens_per_s": round(tokens / dt, 1),
-            "t2s_stage_tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
-            "stage_seconds": {"t2s": round(t2s_s, 3), "decode": round(dec_s, 3)},
-            "rtf": round(dt / audio_s, 3) if audio_s else None,
-            "audio_seconds_per_s": round(audio_s / dt, 3), "mean_rows_per_step": round(tokens / len(engine.batch_sizes), 2)}
-
-
-@torch.no_grad()
-def bf16_check(t2s, synth, ge) -> dict:
-    from fastsovits.engine.kv_cache import StaticKVCache
-    from fastsovits.engine.sampling import pad_rows
-
-    g = torch.Generator().manual_seed(2)
-    rows = [T2SRow(torch.randint(0, 700, (40,), generator=g), torch.randn(1024, 40, generator=g),
-                   torch.randint(0, 1024, (75,), generator=g)) for _ in range(8)]
-    out = {}
-    results = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        m = t2s.to(dtype)
-        phones, pl, bert, prompts, prl = pad_rows(rows, 1024, "cpu")
-        cache = StaticKVCache.for_model(m, 8, 400)
-        logits, pos = m.prefill(phones, pl, bert.to(dtype), prompts, prl, cache)
-        tok = logits.argmax(-1).view(-1, 1)
-        t0 = time.perf_counter()
-        for _ in range(20):
-            step_logits = m.decode_step(tok, pos, cache)
-            pos = pos + 1
-        results[str(dtype)] = (time.perf_counter() - t0) / 20, logits.float()
-        codes = torch.randint(0, 1024, (2, 1, 100), generator=torch.Generator().manual_seed(3))
-        s = synth.to(dtype)
-        t0 = time.perf_counter()
-        wav = s.decode_with_style(codes, torch.randint(1, 700, (2, 30)), ge.to(dtype).expand(2, -1, -1), 0.0)
-        results[str(dtype) + "_sovits"] = time.perf_counter() - t0, wav.float()
-        del step_logits
-    t2s.float(), synth.float()
-    f32, b16 = results["torch.float32"], results["torch.bfloat16"]
-    sf32, sb16 = results["torch.float32_sovits"], results["torch.bfloat16_sovits"]
-    out["t2s_decode_step_ms"] = {"fp32": round(f32[0] * 1000, 2), "bf16": round(b16[0] * 1000, 2)}
-    out["t2s_prefill_logits_max_abs_diff"] = round(float((f32[1] - b16[1]).abs().max()), 4)
-    out["t2s_prefill_argmax_agree"] = float((f32[1].argmax(-1) == b16[1].argmax(-1)).float().mean())
-    out["sovits_decode_s"] = {"fp32": round(sf32[0], 3), "bf16": round(sb16[0], 3)}
-    out["sovits_wav_max_abs_diff"] = round(float((sf32[1] - sb16[1]).abs().max()), 4)
-    return out
+    torch.set_num_threads(a.threads)
+    b = a.child
+    t0 = time.perf_counter()
+    tts = TTS.from_pretrained(gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
+                              device=a.device, num_slots=b, max_len=a.max_len)
+    load_s = time.perf_counter() - t0
+    ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
+    lines = [ln.strip() for ln in Path(a.sentences).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    n = max(b, a.min_sentences)
+    texts = [lines[i % len(lines)] for i in range(n)]
+    params = [SynthesisParams(top_k=15, seed=i, max_new_tokens=a.tokens, text_split_method="cut0",
+                              fragment_interval=0.0) for i in range(n)]
+    tts.synthesize_batch([(texts[0], ref, a.lang, params[0].with_(max_new_tokens=12))])  # warm-up
+    engine = tts.engine
+    base = dict(engine.counters), dict(engine.stage_seconds), dict(tts.stage_seconds)
+    rows = list(engine.batch_sizes)
+    t0 = time.perf_counter()
+    audios = tts.synthesize_batch([(t, ref, a.lang, p) for t, p in zip(texts, params)])
+    wall = time.perf_counter() - t0
+    tokens = engine.counters["tokens"] - base[0]["tokens"]
+    t2s_s = engine.stage_seconds["t2s"] - base[1]["t2s"]
+    dec_s = engine.stage_seconds["decode"] - base[1]["decode"]
+    fe_s = tts.stage_seconds["frontend"] - base[2]["frontend"]
+    steps = list(engine.batch_sizes)[len(rows):]
+    audio_s = sum(x.duration for x in audios)
+    tts.close()
+    return {"batch_size": b, "sentences": n, "tokens": tokens, "wall_s": round(wall, 3),
+            "tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
+            "tokens_per_wall_s": round(tokens / wall, 1),
+            "audio_s": round(audio_s, 2), "audio_s_per_s": round(audio_s / wall, 3),
+            "rtf": round(wall / audio_s, 3) if audio_s else None,
+            "mean_rows_per_step": round(sum(steps) / len(steps), 2) if steps else 0,
+            "stage_seconds": {"t2s": round(t2s_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
+                              "reference_load": round(tts.stage_seconds["reference"], 2),
+                              "model_load": round(load_s, 2)},
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--full", action="store_true", help="full-size random v2 models")
-    p.add_argument("--requests", type=int, default=8)
-    p.add_argument("--sentences", type=int, default=2)
-    p.add_argument("--tokens", type=int, default=60)
-    p.add_argument("--slots", type=int, default=8)
+    p.add_argument("--gpt"), p.add_argument("--sovits"), p.add_argument("--hubert")
+    p.add_argument("--sv", help="ERes2NetV2 checkpoint (v2Pro/v2ProPlus models)")
+    p.add_argument("--bert", help="chinese-roberta-wwm-ext-large folder (Chinese text)")
+    p.add_argument("--ref"), p.add_argument("--ref-text"), p.add_argument("--ref-lang", default="en")
+    p.add_argument("--sentences", help="a text file, one sentence per line")
+    p.add_argument("--lang", default="en", help="language of the sentences")
+    p.add_argument("--batch-sizes", default="1,4,8,16,32")
+    p.add_argument("--tokens", type=int, default=100, help="semantic tokens per sentence (at most)")
+    p.add_argument("--min-sentences", type=int, default=8, help="sentences per run at least")
+    p.add_argument("--max-len", type=int, default=512, help="KV-cache positions per row")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    t2s, synth = build(a.full)
-    with torch.no_grad():
-        ge = synth.style([torch.rand(1, synth.config.spec_channels, 100)])
-    work = jobs(a.requests, a.sentences, a.tokens, ge, t2s.config.phoneme_vocab_size)
-    result = {"benchmark": "throughput", "models": "full-size random v2" if a.full else "tiny fixture models",
-              "machine": platform.processor() or platform.machine(), "threads": a.threads,
-              "requests": a.requests, "sentences_per_request": a.sentences, "tokens_per_sentence": a.tokens,
-              "sequential": run(t2s, synth, work, a.slots, sequential=True),
-              "engine": run(t2s, synth, work, a.slots, sequential=False)}
-    result["speedup"] = round(result["sequential"]["seconds"] / result["engine"]["seconds"], 2)
-    result["bf16_vs_fp32"] = bf16_check(t2s, synth, ge)
-    print(json.dumps(result, indent=2))
+    if a.child is not None:
+        print("RESULT " + json.dumps(child(a)))
+        return 0
+    tmp = None
+    if not (a.gpt and a.sovits and a.hubert):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from fullsize import write_models
+
+        if a.workdir is None:
+            tmp = tempfile.TemporaryDirectory()
+        files = write_models(a.workdir or tmp.name)
+        a.gpt, a.sovits, a.hubert, a.sv = files.gpt, files.sovits, files.hubert, files.sv
+        a.ref, a.ref_text, a.ref_lang = a.ref or files.ref, a.ref_text or files.ref_text, a.ref_lang
+        a.sentences = a.sentences or files.sentences
+    if not (a.ref and a.ref_text and a.sentences):
+        p.error("with your own models pass --ref, --ref-text and --sentences")
+    results = []
+    for b in [int(x) for x in a.batch_sizes.split(",")]:
+        cmd = [sys.executable, __file__, "--child", str(b), "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
+               "--ref", a.ref, "--ref-text", a.ref_text, "--ref-lang", a.ref_lang, "--sentences", a.sentences,
+               "--lang", a.lang, "--tokens", str(a.tokens), "--min-sentences", str(a.min_sentences),
+               "--max-len", str(a.max_len), "--threads", str(a.threads), "--device", a.device]
+        cmd += ["--sv", a.sv] if a.sv else []
+        cmd += ["--bert", a.bert] if a.bert else []
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+        if out.returncode != 0 or not line:
+            results.append({"batch_size": b, "error": out.stderr.strip().splitlines()[-1:] or ["no output"]})
+        else:
+            results.append(json.loads(line[-1][len("RESULT "):]))
+        if not a.json:
+            r = results[-1]
+            print(f"batch {b:>3}: " + (f"T2S {r['tokens_per_s']} tok/s, {r['audio_s_per_s']} audio-s/s, RTF {r['rtf']}, "
+                                       f"split {r['stage_seconds']}, peak {r['peak_rss_mb']} MB" if "error" not in r
+                                       else f"error {r['error']}"), flush=True)
+    doc = {"benchmark": "throughput", "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+           "threads": a.threads, "device": a.device, "tokens_per_sentence": a.tokens,
+           "models": {"gpt": a.gpt, "sovits": a.sovits, "hubert": a.hubert, "sv": a.sv}, "results": results}
+    ok = {r["batch_size"]: r for r in results if "error" not in r}
+    if 1 in ok and len(ok) > 1:
+        doc["t2s_speedup_vs_batch_1"] = {b: round(r["tokens_per_s"] / ok[1]["tokens_per_s"], 2) for b, r in ok.items()}
+        doc["end_to_end_speedup_vs_batch_1"] = {b: round(r["audio_s_per_s"] / ok[1]["audio_s_per_s"], 2)
+                                                for b, r in ok.items()}
+    if a.json:
+        print(json.dumps(doc, indent=2))
+    if tmp is not None:
+        tmp.cleanup()
     return 0
 
 

@@ -123,6 +123,69 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(a: argparse.Namespace) -> int:
+    from fastsovits.train.config import GPTTrainConfig, SovitsTrainConfig, load_config
+
+    keys = ("epochs", "batch_size", "lr", "precision", "grad_accum", "save_every", "device", "seed")
+    overrides = {k: getattr(a, k) for k in keys}
+    overrides["progress"] = False if a.quiet else None
+    if a.model == "gpt":
+        from fastsovits.train.t2s import train_gpt
+
+        overrides["dpo"] = True if a.dpo else None
+        cfg = load_config(GPTTrainConfig, a.config, overrides)
+        result = train_gpt(a.exp_dir, a.pretrained, cfg, run_dir=a.run_dir, weights_dir=a.weights_dir,
+                           exp_name=a.exp_name, resume=not a.no_resume)  # fmt: skip
+    else:
+        from fastsovits.train.sovits import train_sovits
+
+        cfg = load_config(SovitsTrainConfig, a.config, overrides)
+        result = train_sovits(a.exp_dir, a.pretrained_g, cfg, pretrained_d=a.pretrained_d, version=a.version,
+                              run_dir=a.run_dir, weights_dir=a.weights_dir, exp_name=a.exp_name,
+                              resume=not a.no_resume)  # fmt: skip
+    last = result.history[-1] if result.history else {}
+    print(json.dumps({"run_dir": str(result.run_dir), "epochs": [result.first_epoch, result.last_epoch],
+                      "steps": result.steps, "seconds": round(result.seconds, 2),
+                      "exported": [str(p) for p in result.exported], "last": last}))  # fmt: skip
+    return 0
+
+
+def _add_train_parsers(sub) -> None:
+    tr = sub.add_parser("train", help="fine-tune the GPT or the SoVITS model on a prepared logs/<exp> folder",
+                        description="Fine-tune on a folder in the official logs/<exp> layout (see `fastsovits "
+                        "prepare`). Resumes from <run-dir>/state_latest.pt; writes train_log.jsonl and "
+                        "official-format weights every --save-every epochs. Several processes: run it under "
+                        "`torchrun --nproc_per_node N fastsovits train ...` (DDP).")  # fmt: skip
+    models = tr.add_subparsers(dest="model", required=True, metavar="MODEL")
+    helps = {"gpt": "text-to-semantic GPT (official s1) from a pretrained .ckpt",
+             "sovits": "SoVITS generator + discriminator (official s2) from a pretrained G .pth"}  # fmt: skip
+    for name, text in helps.items():
+        m = models.add_parser(name, help=text, description=text + ". Options left out keep the config's values.")
+        m.add_argument("--exp-dir", required=True, help="the prepared logs/<exp> folder")
+        if name == "gpt":
+            m.add_argument("--pretrained", required=True, help="pretrained GPT .ckpt (official format)")
+            m.add_argument("--dpo", action="store_true", help="add the DPO loss on corrupted sequences")
+        else:
+            m.add_argument("--pretrained-g", required=True, help="pretrained SoVITS generator .pth (s2G...)")
+            m.add_argument("--pretrained-d", help="pretrained discriminator .pth (s2D... or D_*.pth), optional")
+            m.add_argument("--version", help="force the SoVITS version (v1, v2, v2Pro, v2ProPlus); default: detected")
+        m.add_argument("--config", help="YAML file of config fields to override (flat mapping, plain values)")
+        m.add_argument("--epochs", type=int)
+        m.add_argument("--batch-size", type=int)
+        m.add_argument("--lr", type=float, help="peak learning rate")
+        m.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+        m.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
+        m.add_argument("--save-every", type=int, help="epochs between saves and exports")
+        m.add_argument("--seed", type=int)
+        m.add_argument("--device", help="auto (default), cpu or cuda")
+        m.add_argument("--run-dir", help="state, logs and weights (default <exp-dir>/logs_s1_<v> or logs_s2_<v>)")
+        m.add_argument("--weights-dir", help="where exported weights go (default <run-dir>/weights)")
+        m.add_argument("--exp-name", help="name in exported files (default: the exp folder's name)")
+        m.add_argument("--no-resume", action="store_true", help="ignore an existing state_latest.pt")
+        m.add_argument("--quiet", action="store_true", help="no progress bar")
+        m.set_defaults(func=_cmd_train)
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from fastsovits.demo import run_demo
 
@@ -258,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     from fastsovits.train.prepare_cli import add_commands as add_prepare_commands
 
     add_prepare_commands(sub)  # slice, transcribe, prepare
+
+    _add_train_parsers(sub)
 
     dm = sub.add_parser("demo", help="run the demo (what 'make demo' runs)")
     dm.set_defaults(func=_cmd_demo)

@@ -59,8 +59,8 @@ def test_streaming_order(models) -> None:
         chunks = list(engine.submit(job))
         again = engine.submit(SynthesisJob(job.sentences)).result(timeout=120)
     assert len(chunks) == 3
-    for a, b in zip(chunks, again):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(chunks, again):  # decode groups depend on timing: float rounding only
+        assert a.shape == b.shape and float(np.abs(a - b).max()) <= 1e-5
 
 
 def test_bad_job_does_not_stop_others(models) -> None:

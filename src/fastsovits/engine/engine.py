@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
 from fastsovits.engine.request import Row, RowSpec
 from fastsovits.engine.sampling import RowSampling, T2SRow
 from fastsovits.engine.scheduler import Scheduler, SchedulerConfig
@@ -147,12 +148,14 @@ class Engine:
         self.batch_sizes: deque[int] = deque(maxlen=100_000)  # rows per decode step (recent; tests, demo)
         self.counters = {"steps": 0, "tokens": 0, "sentences": 0, "jobs": 0, "oom_retries": 0}
         self._step_listeners: list[Callable[[int], None]] = []
-        self.stage_seconds = {"t2s": 0.0, "decode": 0.0}  # time spent in each stage by the engine thread
+        self._t2s_seconds = 0.0  # time the engine thread spent in prefill + steps
         self._inbox: queue.Queue = queue.Queue()
         self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
         self._jobs: dict[str, _Pending] = {}  # open jobs by request id
         self._streams: dict[int, StreamState] = {}  # row_id -> streaming state
+        self._tokens: dict[int, list[int]] = {}  # row_id -> generated tokens, while its audio is decoded
         self.stream_decoder = StreamDecoder(synthesizer)
+        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch)
         self._mute_sim: list[float] | None = None
         self._ids = itertools.count()
         self._wake = threading.Event()
@@ -160,7 +163,13 @@ class Engine:
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------------------- public
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Busy seconds of the T2S stage (engine thread) and of the decode stage (decode thread)."""
+        return {"t2s": self._t2s_seconds, "decode": self.worker.busy_seconds}
+
     def start(self) -> Engine:
+        self.worker.start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="fastsovits-engine", daemon=True)
             self._thread.start()
@@ -189,7 +198,8 @@ class Engine:
         return {"waiting_rows": self.scheduler.num_waiting, "running_rows": self.scheduler.num_running,
                 "num_slots": self.scheduler.config.num_slots, "max_len": self.scheduler.config.max_len,
                 "prefill_budget": self.scheduler.prefill_budget, **self.counters,
-                "t2s_seconds": self.stage_seconds["t2s"], "decode_seconds": self.stage_seconds["decode"]}
+                "decode_backlog": self.worker.backlog,
+                "t2s_seconds": self._t2s_seconds, "decode_seconds": self.worker.busy_seconds}
 
     def submit(self, job: SynthesisJob) -> JobHandle:
         """Queue a job whose sentences are all known."""
@@ -232,6 +242,8 @@ class Engine:
                     item.handle._put(_Event(-1, error=InvalidInput("a job needs at least one sentence")))
                 else:
                     self._jobs[item.handle.request_id] = item
+            elif kind == "decoded":
+                self._on_decoded(item)
             elif kind == "add":
                 handle, start, sentences = item
                 pending = self._jobs.get(handle.request_id)
@@ -264,6 +276,7 @@ class Engine:
             if p.handle.request_id == request_id:
                 del self._rows[rid]
                 self._streams.pop(rid, None)
+                self._tokens.pop(rid, None)
         pending = self._jobs.pop(request_id, None)
         if pending is not None:
             pending.handle._put(_Event(-1, error=error))
@@ -286,30 +299,49 @@ class Engine:
             self.scheduler.requeue(rows)
             return False
 
-    def _deliver(self, finished: list[Row]) -> None:
-        live = [r for r in finished if r.row_id in self._rows]
-        whole = [r for r in live if r.row_id not in self._streams]
-        items = []
-        for r in whole:
-            _, s, _ = self._rows[r.row_id]
-            items.append(DecodeItem(torch.tensor(r.generated, dtype=torch.long), s.target_phones, s.ge,
-                                    s.noise_scale, s.speed, s.seed))
-        try:
-            audios = self.decoder.decode(items) if items else []
-        except Exception as e:  # noqa: BLE001 - reported to the jobs concerned, the loop goes on
-            for request_id in {self._rows[r.row_id][0].handle.request_id for r in whole}:
-                self._abort(request_id, e)
-            audios, whole = [], []
-        for r, audio in zip(whole, audios):
-            self._finish_row(r, audio)
-        for r in live:
-            if r.row_id in self._streams and r.row_id in self._rows:
-                self._stream_piece(r, final=True)
+    def _post_decoded(self, result: tuple) -> None:  # called on the decode thread
+        self._inbox.put(("decoded", result))
+        self._wake.set()
 
-    def _finish_row(self, r: Row, audio: np.ndarray) -> None:
-        pending, _, index = self._rows.pop(r.row_id)
-        self._streams.pop(r.row_id, None)
-        pending.handle._put(_Event(index, audio=audio, tokens=list(r.generated)))
+    def _deliver(self, finished: list[Row]) -> None:
+        """Hand finished rows to the decode thread (streaming rows: their last chunk)."""
+        for r in finished:
+            if r.row_id not in self._rows:
+                continue
+            if r.row_id in self._streams:
+                self._stream_piece(r, final=True)
+                continue
+            _, s, _ = self._rows[r.row_id]
+            self.worker.put_whole(r.row_id, DecodeItem(torch.tensor(r.generated, dtype=torch.long), s.target_phones,
+                                                       s.ge, s.noise_scale, s.speed, s.seed))
+            self._tokens[r.row_id] = list(r.generated)
+
+    def _on_decoded(self, result: tuple) -> None:
+        kind = result[0]
+        if kind == "whole":
+            for row_id, audio in zip(result[1], result[2]):
+                self._finish_row(row_id, audio)
+        elif kind == "piece":
+            _, row_id, audio, final = result
+            if row_id not in self._rows:
+                return  # its job was cancelled meanwhile
+            if final:
+                self._finish_row(row_id, audio)
+            elif audio.size:
+                pending, _, index = self._rows[row_id]
+                pending.handle._put(_Event(index, audio=audio, final=False))
+        else:
+            _, row_ids, error = result
+            for request_id in {self._rows[r][0].handle.request_id for r in row_ids if r in self._rows}:
+                self._abort(request_id, error)
+
+    def _finish_row(self, row_id: int, audio: np.ndarray) -> None:
+        tokens = self._tokens.pop(row_id, [])
+        if row_id not in self._rows:
+            return  # its job was cancelled while it was being decoded
+        pending, _, index = self._rows.pop(row_id)
+        self._streams.pop(row_id, None)
+        pending.handle._put(_Event(index, audio=audio, tokens=tokens))
         self.counters["sentences"] += 1
         pending.delivered += 1
         if pending.delivered == pending.handle.n:
@@ -335,20 +367,14 @@ class Engine:
                 self._stream_piece(r, final=False)
 
     def _stream_piece(self, r: Row, final: bool) -> None:
-        pending, s, index = self._rows[r.row_id]
+        _, s, _ = self._rows[r.row_id]
         state = self._streams[r.row_id]
         seed = s.seed if s.seed is not None else r.row_id * 7919 + 1
         end = len(r.generated) if final else state.cut
-        try:
-            piece = self.stream_decoder.chunk(state, torch.tensor(r.generated[:end], dtype=torch.long),
-                                              s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final)
-        except Exception as e:  # noqa: BLE001 - reported to its job, the loop goes on
-            self._abort(pending.handle.request_id, e)
-            return
         if final:
-            self._finish_row(r, piece)
-        elif piece.size:
-            pending.handle._put(_Event(index, audio=piece, final=False))
+            self._tokens[r.row_id] = list(r.generated)
+        self.worker.put_chunk(ChunkTask(r.row_id, state, torch.tensor(r.generated[:end], dtype=torch.long),
+                                        s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -371,12 +397,11 @@ class Engine:
                 fn(len(batch.rows))
             finished = self.scheduler.update(batch, out)
             self.t2s.release([r.slot for r in finished])
-            t1 = time.perf_counter()
+            self._t2s_seconds += time.perf_counter() - t0
             if self._streams:
                 self._stream_pieces()
             self._deliver(finished)
-            self.stage_seconds["t2s"] += t1 - t0
-            self.stage_seconds["decode"] += time.perf_counter() - t1
+        self.worker.close()
         self._drain()
         for request_id in list(self._jobs):
             self._abort(request_id, Cancelled("the engine was closed"))

@@ -1,0 +1,107 @@
+"""The decode thread: owns the SoVITS decoder so text-to-semantic steps never wait for it.
+
+The engine thread hands over finished sentences (``put_whole``) and streaming chunks
+(``put_chunk``); this thread decodes them and hands the audio back through ``deliver`` (the
+engine posts it to its own inbox, so all bookkeeping stays on the engine thread). Streaming
+chunks go first (someone is listening); whole sentences are decoded in groups of up to
+``max_batch`` (bucketed by length inside ``DecodeRunner``). Chunks of one row are decoded in the
+order they were queued, which is the order their state needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    key: Any  # the engine's row id
+    state: StreamState
+    tokens: torch.Tensor  # [T25] generated so far (a copy)
+    phones: torch.Tensor
+    ge: torch.Tensor
+    spec: StreamSpec
+    noise_scale: float
+    speed: float
+    seed: int
+    final: bool
+
+
+class DecodeWorker:
+    def __init__(self, decoder: DecodeRunner, stream_decoder: StreamDecoder,
+                 deliver: Callable[[tuple], None], max_batch: int = 8) -> None:
+        self.decoder, self.stream_decoder, self.deliver, self.max_batch = decoder, stream_decoder, deliver, max_batch
+        self._chunks: deque[ChunkTask] = deque()
+        self._whole: deque[tuple[Any, DecodeItem]] = deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.busy_seconds = 0.0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop = False
+            self._thread = threading.Thread(target=self._loop, name="fastsovits-decode", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop after the task in progress; queued tasks are dropped (their jobs are being cancelled)."""
+        with self._cv:
+            self._stop = True
+            self._chunks.clear()
+            self._whole.clear()
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def backlog(self) -> int:
+        return len(self._chunks) + len(self._whole)
+
+    def put_whole(self, key: Any, item: DecodeItem) -> None:
+        with self._cv:
+            self._whole.append((key, item))
+            self._cv.notify()
+
+    def put_chunk(self, task: ChunkTask) -> None:
+        with self._cv:
+            self._chunks.append(task)
+            self._cv.notify()
+
+    def _next(self) -> ChunkTask | list[tuple[Any, DecodeItem]] | None:
+        with self._cv:
+            while not (self._stop or self._chunks or self._whole):
+                self._cv.wait()
+            if self._stop:
+                return None
+            if self._chunks:
+                return self._chunks.popleft()
+            return [self._whole.popleft() for _ in range(min(self.max_batch, len(self._whole)))]
+
+    def _loop(self) -> None:
+        while (task := self._next()) is not None:
+            t0 = time.perf_counter()
+            try:
+                if isinstance(task, ChunkTask):
+                    audio = self.stream_decoder.chunk(task.state, task.tokens, task.phones, task.ge, task.spec,
+                                                      task.noise_scale, task.speed, task.seed, task.final)
+                    result: tuple = ("piece", task.key, audio, task.final)
+                else:
+                    audios = self.decoder.decode([item for _, item in task])
+                    result = ("whole", [key for key, _ in task], audios)
+            except Exception as e:  # noqa: BLE001 - reported to the jobs concerned by the engine
+                keys = [task.key] if isinstance(task, ChunkTask) else [key for key, _ in task]
+                result = ("error", keys, e)
+            self.busy_seconds += time.perf_counter() - t0
+            self.deliver(result)

@@ -123,6 +123,33 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from fastsovits.server.app import serve
+    from fastsovits.server.config import ModelSpec, ServerConfig
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    spec = ModelSpec("default", path=a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert,
+                     sv=a.sv, version=a.version)
+    defaults = {"max_new_tokens": a.max_new_tokens} if a.max_new_tokens else {}
+    config = ServerConfig(
+        host=a.host, port=a.port, api_key=a.api_key or os.environ.get("FASTSOVITS_API_KEY") or None,
+        cors_origins=tuple(a.cors or ()), max_body_bytes=int(a.max_body_mb * 2**20), max_text_chars=a.max_text_chars,
+        max_audio_seconds=a.max_audio_seconds, queue_limit=a.queue_limit, request_timeout_s=a.timeout,
+        shutdown_timeout_s=a.shutdown_timeout, ref_root=Path(a.ref_root) if a.ref_root else None,
+        weights_root=Path(a.weights_root) if a.weights_root else None,
+        voices_file=Path(a.voices) if a.voices else None, allow_control=a.allow_control, max_models=a.max_models,
+        max_model_bytes=int(a.max_model_mb * 2**20) if a.max_model_mb else None, num_slots=a.num_slots,
+        max_len=a.max_len, device=a.device, max_new_tokens=a.max_new_tokens or 1500, default_params=defaults)
+    serve(config, spec)
+    return 0
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from fastsovits.train.config import GPTTrainConfig, SovitsTrainConfig, load_config
 
@@ -317,6 +344,32 @@ def build_parser() -> argparse.ArgumentParser:
     inf = sub.add_parser("info", help="what a model folder or checkpoint is (version, sizes, languages)")
     inf.add_argument("path", help="a GPT .ckpt, a SoVITS .pth, a converted folder or a pretrained_models folder")
     inf.set_defaults(func=_cmd_info)
+
+    sv = sub.add_parser("serve", help="the speech server: api_v2 and OpenAI routes over the batching engine",
+                        description="Serve /tts (api_v2), /v1/audio/speech (OpenAI), /v1/voices, /metrics. "
+                                    "Needs the 'server' extra: pip install 'fastsovits[server]'.")
+    _add_model_args(sv)
+    sv.add_argument("--voices", help="voices.yaml: voices (and fine-tuned models) to register at start")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=9880)
+    sv.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or set FASTSOVITS_API_KEY)")
+    sv.add_argument("--cors", action="append", metavar="ORIGIN", help="allowed CORS origin (repeat; '*' for any)")
+    sv.add_argument("--ref-root", help="folder whose files clients may name as ref_audio_path (api_v2)")
+    sv.add_argument("--weights-root", help="folder /set_gpt_weights and /set_sovits_weights may load from")
+    sv.add_argument("--queue-limit", type=int, default=64, help="requests in flight before 503 (default 64)")
+    sv.add_argument("--timeout", type=float, default=300.0, help="per-request timeout in seconds")
+    sv.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds to finish in-flight requests")
+    sv.add_argument("--max-text-chars", type=int, default=5000)
+    sv.add_argument("--max-audio-seconds", type=float, default=30.0, help="longest reference upload accepted")
+    sv.add_argument("--max-body-mb", type=float, default=20.0)
+    sv.add_argument("--max-models", type=int, default=2, help="resident models (LRU)")
+    sv.add_argument("--max-model-mb", type=float, help="memory bound over resident models (weights + KV cache)")
+    sv.add_argument("--num-slots", type=int, help="KV-cache slots per model (default: sized from free memory)")
+    sv.add_argument("--max-len", type=int, help="tokens per KV-cache slot")
+    sv.add_argument("--max-new-tokens", type=int, help="cap on semantic tokens per sentence (default 1500)")
+    sv.add_argument("--allow-control", action="store_true", help="let /control?command=exit stop the server")
+    sv.add_argument("--threads", type=int, help="torch CPU threads")
+    sv.set_defaults(func=_cmd_serve)
 
     from fastsovits.train.prepare_cli import add_commands as add_prepare_commands
 

@@ -1,0 +1,167 @@
+"""``create_app(registry, config)``: the FastAPI app over the resident models; ``serve`` runs it.
+
+The event loop only parses, admits and streams: model work runs on the engine thread of each
+model and in worker threads. At start the default model is loaded and the declared voices are
+encoded (``/readyz`` answers 503 until then); at shutdown uvicorn lets in-flight requests finish
+(up to ``shutdown_timeout_s``) before the engines close.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from fastsovits.errors import FastSovitsError, InvalidParameter
+from fastsovits.server.config import ModelSpec, ServerConfig
+from fastsovits.server.errors import PayloadTooLarge, Unauthorized, error_response
+from fastsovits.server.metrics import ServerMetrics
+from fastsovits.server.models import ModelRegistry
+from fastsovits.server.speech import SpeechService
+from fastsovits.server.voices import Voice, VoiceRegistry, load_voices_file
+
+log = logging.getLogger("fastsovits.server")
+OPEN_PATHS = ("/healthz", "/readyz")
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    models: ModelRegistry
+    voices: VoiceRegistry
+    metrics: ServerMetrics
+    service: SpeechService
+    ready: bool = False
+    _default_voice: Voice | None = field(default=None, repr=False)  # set by /set_refer_audio
+
+    def default_voice(self) -> Voice | None:
+        if self._default_voice is not None:
+            return self._default_voice
+        return self.voices.get(self.voices.default) if self.voices.default else None
+
+    def set_default_voice(self, voice: Voice) -> None:
+        self._default_voice = voice
+
+
+class GuardMiddleware:
+    """Bearer API key (all but /healthz, /readyz and CORS preflights) and the request-body size limit."""
+
+    def __init__(self, app, config: ServerConfig) -> None:
+        self.app, self.config = app, config
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = self.config.api_key
+        if key and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                resp = error_response(Unauthorized("a valid 'Authorization: Bearer <key>' header is required"))
+                resp.headers["WWW-Authenticate"] = "Bearer"
+                return await resp(scope, receive, send)
+        limit = self.config.max_body_bytes
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await error_response(PayloadTooLarge(f"body of {length} bytes; limit {limit}"))(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(f"body over {limit} bytes")
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+
+def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegistry | None = None) -> FastAPI:
+    from fastsovits.server import routes_api_v2, routes_openai, routes_voices
+
+    metrics = ServerMetrics()
+    metrics.models = registry
+    registry.on_load = metrics.attach
+    voices = voices if voices is not None else VoiceRegistry()
+    state = ServerState(config, registry, voices, metrics, SpeechService(registry, metrics, config))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with registry.lease():
+            pass
+        for voice in voices.list():
+            await state.service.reference(voice)
+        state.ready = True
+        log.info("fastsovits server ready on %s:%d", config.host, config.port)
+        yield
+        state.ready = False
+        await registry.close()
+
+    app = FastAPI(title="fastsovits", version="0.1", lifespan=lifespan)
+    app.state.fastsovits = state
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "Retry-After"])
+    app.add_middleware(GuardMiddleware, config=config)
+
+    @app.exception_handler(FastSovitsError)
+    async def _typed(request: Request, exc: FastSovitsError):
+        return error_response(exc, config.retry_after_s)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        err = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        msg = err.get("msg", "invalid request")
+        text = f"{where}: {msg}" if where else msg
+        if err.get("type") == "json_invalid":
+            text = f"the body is not valid JSON: {msg}"
+        return error_response(InvalidParameter(text))
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if not state.ready:
+            return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
+        return {"status": "ready", "models": list(registry.resident), "voices": len(voices.list())}
+
+    @app.get("/metrics")
+    async def metrics_route():
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(routes_api_v2.router)
+    app.include_router(routes_openai.router)
+    app.include_router(routes_voices.router)
+    return app
+
+
+def serve(config: ServerConfig, model: ModelSpec) -> None:
+    """Build the registry and voices (``config.voices_file``) and run uvicorn until SIGINT/SIGTERM."""
+    import prometheus_client
+    import uvicorn
+
+    prometheus_client.disable_created_metrics()  # this process is the server's own: no *_created series
+    voices = VoiceRegistry()
+    registry = ModelRegistry(model, config)
+    if config.voices_file is not None:
+        for spec in load_voices_file(config.voices_file, voices, model, config.max_audio_seconds):
+            registry.declare(spec)
+    app = create_app(registry, config, voices)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("starting with %s", json.dumps({"host": config.host, "port": config.port, "model": model.name}))
+    uvicorn.run(app, host=config.host, port=config.port, timeout_graceful_shutdown=int(config.shutdown_timeout_s),
+                log_level="warning", access_log=False)

@@ -1,0 +1,51 @@
+"""Per-process server settings (what the operator chooses), apart from per-request parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Files of one resident model: a converted folder (``path``) or official ``gpt``/``sovits`` files."""
+
+    name: str
+    path: str | None = None
+    gpt: str | None = None
+    sovits: str | None = None
+    hubert_dir: str | None = None
+    bert_dir: str | None = None
+    sv: str | None = None
+    version: str | None = None
+
+    def with_(self, **changes) -> ModelSpec:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 9880
+    api_key: str | None = None  # Bearer token required on every route but /healthz and /readyz
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_text_chars: int = 5000
+    max_audio_seconds: float = 30.0  # uploads longer than this are refused before any model sees them
+    queue_limit: int = 64  # requests admitted at once (running + waiting); beyond it 503 + Retry-After
+    retry_after_s: int = 1
+    request_timeout_s: float = 300.0
+    shutdown_timeout_s: float = 30.0
+    ref_root: Path | None = None  # the only folder whose files a client may name (api_v2 paths)
+    weights_root: Path | None = None  # the only folder /set_gpt_weights and /set_sovits_weights may load from
+    voices_file: Path | None = None
+    allow_control: bool = False  # /control?command=exit shuts the server down
+    max_models: int = 2  # resident models (LRU)
+    max_model_bytes: int | None = None  # memory bound over resident models (weights + KV cache)
+    num_slots: int | None = None
+    max_len: int | None = None
+    device: str = "auto"
+    max_new_tokens: int = 1500  # cap on semantic tokens per sentence for every request
+    default_params: dict = field(default_factory=dict)  # SynthesisParams overrides applied before a request's own

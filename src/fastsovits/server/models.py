@@ -1,0 +1,140 @@
+"""Resident models: one ``TTS`` (and so one engine) per model, loaded on first use, LRU-evicted.
+
+Requests that use the same model share its engine, so they batch together. A model is evicted
+only while no request holds it, when more than ``max_models`` are resident or their estimated
+memory (weights + KV cache) passes ``max_model_bytes``. Loading and closing run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import torch
+from anyio import to_thread
+
+from fastsovits.server.config import ModelSpec, ServerConfig
+from fastsovits.server.errors import NotFound
+
+log = logging.getLogger("fastsovits.server")
+
+
+def tensor_bytes(*objs) -> int:
+    """Bytes of the parameters/buffers of modules and of tensors held directly by plain objects."""
+    total, seen = 0, set()
+    for obj in objs:
+        tensors = list(obj.parameters()) + list(obj.buffers()) if isinstance(obj, torch.nn.Module) else [
+            v for v in vars(obj).values() if isinstance(v, torch.Tensor)]
+        if not isinstance(obj, torch.nn.Module):
+            for v in vars(obj).values():
+                if isinstance(v, (list, tuple)):
+                    tensors += [t for t in v if isinstance(t, torch.Tensor)]
+        for t in tensors:
+            if id(t) not in seen:
+                seen.add(id(t))
+                total += t.numel() * t.element_size()
+    return total
+
+
+@dataclass
+class Resident:
+    spec: ModelSpec
+    tts: object  # fastsovits.api.TTS
+    nbytes: int
+    leases: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    ref_lock: threading.Lock = field(default_factory=threading.Lock)  # reference encoding, one at a time per model
+
+
+class ModelRegistry:
+    def __init__(self, default: ModelSpec, config: ServerConfig,
+                 on_load: Callable[[object], None] | None = None) -> None:
+        self.config = config
+        self.specs: dict[str, ModelSpec] = {default.name: default}
+        self.default_name = default.name
+        self.resident: dict[str, Resident] = {}
+        self.on_load = on_load
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ----------------------------------------------------------------------------- specs
+    def declare(self, spec: ModelSpec) -> None:
+        self.specs[spec.name] = spec
+
+    def spec(self, name: str | None) -> ModelSpec:
+        name = name or self.default_name
+        if name not in self.specs:
+            raise NotFound(f"model {name!r} is not declared (GET /v1/models lists them)")
+        return self.specs[name]
+
+    # ----------------------------------------------------------------------------- leases
+    async def acquire(self, name: str | None = None) -> Resident:
+        """The resident model ``name`` (default: the server's default), loaded if needed; ``release`` it after."""
+        spec = self.spec(name)
+        lock = self._locks.setdefault(spec.name, asyncio.Lock())
+        async with lock:
+            res = self.resident.get(spec.name)
+            if res is None:
+                res = await to_thread.run_sync(self._load, spec)
+                self.resident[spec.name] = res
+            res.leases += 1
+        try:
+            await self._evict(keep=spec.name)
+        except BaseException:
+            self.release(res)
+            raise
+        return res
+
+    def release(self, res: Resident) -> None:
+        res.leases -= 1
+        res.last_used = time.monotonic()
+
+    @asynccontextmanager
+    async def lease(self, name: str | None = None):
+        res = await self.acquire(name)
+        try:
+            yield res
+        finally:
+            self.release(res)
+
+    def _load(self, spec: ModelSpec) -> Resident:
+        from fastsovits.api import TTS
+
+        t0 = time.perf_counter()
+        options = {k: v for k, v in (("num_slots", self.config.num_slots), ("max_len", self.config.max_len))
+                   if v is not None}
+        tts = TTS.from_pretrained(spec.path, gpt=spec.gpt, sovits=spec.sovits, hubert_dir=spec.hubert_dir,
+                                  bert_dir=spec.bert_dir, sv=spec.sv, version=spec.version,
+                                  device=self.config.device, **options)
+        if self.on_load is not None:
+            self.on_load(tts)
+        nbytes = tensor_bytes(tts.t2s, tts.synthesizer) + tensor_bytes(tts.engine.t2s.cache)
+        log.info("model %s loaded in %.1f s (%.0f MiB)", spec.name, time.perf_counter() - t0, nbytes / 2**20)
+        return Resident(spec, tts, nbytes)
+
+    async def _evict(self, keep: str) -> None:
+        cfg = self.config
+        while True:
+            over_count = len(self.resident) > cfg.max_models
+            over_bytes = cfg.max_model_bytes is not None and sum(
+                r.nbytes for r in self.resident.values()) > cfg.max_model_bytes
+            idle = [r for n, r in self.resident.items() if r.leases == 0 and n != keep]
+            if not (over_count or over_bytes) or not idle:
+                return
+            victim = min(idle, key=lambda r: r.last_used)
+            del self.resident[victim.spec.name]
+            log.info("model %s evicted (LRU)", victim.spec.name)
+            await to_thread.run_sync(victim.tts.close)
+
+    # ----------------------------------------------------------------------------- stats
+    def stats(self) -> dict[str, dict]:
+        return {name: res.tts.engine.stats() for name, res in list(self.resident.items())}
+
+    async def close(self) -> None:
+        for name in list(self.resident):
+            res = self.resident.pop(name)
+            await to_thread.run_sync(res.tts.close)

@@ -1,0 +1,241 @@
+"""One speech request from admission to last chunk, with the engine work kept off the event loop.
+
+A request is admitted (bounded count, else ``CapacityError`` -> 503), leases its model, encodes
+its reference in a thread, and reads its audio from a producer thread that iterates
+``tts.stream``; chunks reach the event loop through ``call_soon_threadsafe``. Closing the stream
+(client gone, timeout, shutdown) closes the iterator, which cancels the job in the engine and
+frees its cache slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from anyio import to_thread
+from fastapi.responses import Response, StreamingResponse
+
+from fastsovits.errors import Cancelled, CapacityError, EmptyText
+from fastsovits.params import SynthesisParams
+from fastsovits.server.config import ServerConfig
+from fastsovits.server.errors import RequestTimeout
+from fastsovits.server.metrics import ServerMetrics
+from fastsovits.server.models import ModelRegistry, Resident
+from fastsovits.server.streaming import MEDIA_TYPES, encode_whole, stream_encoder
+from fastsovits.server.voices import Voice
+
+log = logging.getLogger("fastsovits.server")
+_END = object()
+POLL_S = 0.25  # how often a non-streaming request checks that its client is still there
+
+
+class ClientDisconnected(Cancelled):
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    text: str
+    language: str
+    voice: Voice
+    params: SynthesisParams
+    model: str | None = None  # None: the voice's model, else the server's default
+
+
+class Admission:
+    """Requests in flight, counted on the event loop (no lock needed)."""
+
+    def __init__(self, limit: int, metrics: ServerMetrics) -> None:
+        self.limit, self.metrics, self.count = limit, metrics, 0
+
+    def enter(self) -> None:
+        if self.count >= self.limit:
+            self.metrics.rejected.inc()
+            raise CapacityError(f"{self.count} requests in flight (limit {self.limit}); retry later")
+        self.count += 1
+        self.metrics.in_flight.set(self.count)
+
+    def exit(self) -> None:
+        self.count -= 1
+        self.metrics.in_flight.set(self.count)
+
+
+class _Producer:
+    """Iterates ``tts.stream`` in its own thread and hands chunks to the event loop."""
+
+    def __init__(self, tts, job: SpeechJob, reference) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._stop = threading.Event()
+        args = (tts, job.text, reference, job.language, job.params)
+        self._thread = threading.Thread(target=self._run, args=args, name="fastsovits-request", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed (shutdown): nobody is listening
+            pass
+
+    def _run(self, tts, text, reference, language, params) -> None:
+        chunks = tts.stream(text, reference, language, params)
+        try:
+            for chunk in chunks:
+                self._put(chunk)
+                if self._stop.is_set():
+                    return
+            self._put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the request, which maps it to a status
+            self._put(e)
+        finally:
+            chunks.close()  # an unfinished job is cancelled in the engine; its slots are freed
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class SpeechStream:
+    """The audio of one admitted request; ``close()`` must run exactly once (idempotent)."""
+
+    def __init__(self, service: SpeechService, route: str, res: Resident, producer: _Producer, t0: float) -> None:
+        self.service, self.route, self.res, self.producer, self.t0 = service, route, res, producer, t0
+        self.deadline = t0 + service.config.request_timeout_s
+        self.sample_rate = res.tts.sample_rate
+        self.samples_out = 0
+        self.finished = False
+        self.first: np.ndarray | None = None
+        self._closed = False
+
+    async def next(self, request=None) -> np.ndarray | None:
+        """The next chunk's samples, ``None`` at the end; watches the client when ``request`` is given."""
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.service.metrics.cancelled.labels("timeout").inc()
+                raise RequestTimeout(f"request ran past {self.service.config.request_timeout_s} s")
+            try:
+                item = await asyncio.wait_for(self.producer.queue.get(), min(remaining, POLL_S))
+            except asyncio.TimeoutError:
+                if request is not None and await request.is_disconnected():
+                    self.service.metrics.cancelled.labels("disconnect").inc()
+                    raise ClientDisconnected("the client went away") from None
+                continue
+            if item is _END:
+                self.finished = True
+                return None
+            if isinstance(item, BaseException):
+                raise item
+            if self.samples_out == 0:
+                self.service.metrics.ttfa.labels(self.route).observe(time.monotonic() - self.t0)
+            self.samples_out += len(item.samples)
+            return item.samples
+
+    async def collect(self, request=None) -> np.ndarray:
+        parts = []
+        while (x := await self.next(request)) is not None:
+            parts.append(x)
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def close(self, status: int = 200) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.producer.stop()
+        self.service.models.release(self.res)
+        self.service.admission.exit()
+        m = self.service.metrics
+        m.audio_seconds.inc(self.samples_out / self.sample_rate)
+        m.latency.labels(self.route).observe(time.monotonic() - self.t0)
+        m.requests.labels(self.route, str(status)).inc()
+
+
+class SpeechService:
+    def __init__(self, models: ModelRegistry, metrics: ServerMetrics, config: ServerConfig) -> None:
+        self.models, self.metrics, self.config = models, metrics, config
+        self.admission = Admission(config.queue_limit, metrics)
+
+    @staticmethod
+    def _reference(res: Resident, voice: Voice):
+        with res.ref_lock:
+            return res.tts.load_reference(voice.audio, voice.text or None, voice.language, aux=voice.aux)
+
+    async def reference(self, voice: Voice, model: str | None = None) -> None:
+        """Encode ``voice`` on its model now (validation at registration; the result is cached)."""
+        async with self.models.lease(model or voice.model) as res:
+            await to_thread.run_sync(self._reference, res, voice)
+
+    async def open(self, job: SpeechJob, route: str, request=None) -> SpeechStream:
+        """Admit, lease, encode the reference and wait for the first chunk (errors surface here, before any byte)."""
+        if not job.text.strip():
+            raise EmptyText("the text is empty")
+        self.admission.enter()
+        t0 = time.monotonic()
+        res = stream = None
+        try:
+            res = await self.models.acquire(job.model or job.voice.model)
+            ref = await to_thread.run_sync(self._reference, res, job.voice)
+            stream = SpeechStream(self, route, res, _Producer(res.tts, job, ref), t0)
+            stream.first = await stream.next(request)
+            return stream
+        except BaseException as e:
+            if stream is not None:
+                stream.close(status=_status(e))
+            else:
+                if res is not None:
+                    self.models.release(res)
+                self.admission.exit()
+                self.metrics.requests.labels(route, str(_status(e))).inc()
+            self.metrics.errors.labels(type(e).__name__).inc()
+            raise
+
+
+def _status(exc: BaseException) -> int:
+    from fastsovits.server.errors import status_of
+
+    return 499 if isinstance(exc, (ClientDisconnected, asyncio.CancelledError)) else status_of(exc)
+
+
+async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, streaming: bool, request,
+                  out_rate: int | None = None, headers: dict | None = None) -> Response:
+    """The whole response: a complete file, or a stream that starts with the first chunk."""
+    stream = await service.open(job, route, request)
+    media_type = MEDIA_TYPES[fmt]
+    headers = {"X-Sample-Rate": str(out_rate or stream.sample_rate), **(headers or {})}
+    if not streaming:
+        try:
+            rest = await stream.collect(request)
+            samples = np.concatenate([stream.first, rest])
+            body = await to_thread.run_sync(encode_whole, samples, stream.sample_rate, fmt, out_rate)
+        except BaseException as e:
+            stream.close(_status(e))
+            service.metrics.errors.labels(type(e).__name__).inc()
+            raise
+        stream.close(200)
+        return Response(body, media_type=media_type, headers=headers)
+    encoder = stream_encoder(fmt, stream.sample_rate, out_rate)
+
+    async def body():
+        status = 499
+        try:
+            yield await to_thread.run_sync(encoder.feed, stream.first)
+            while (x := await stream.next()) is not None:
+                data = await to_thread.run_sync(encoder.feed, x)
+                if data:
+                    yield data
+            yield await to_thread.run_sync(encoder.finish)
+            status = 200
+        except (asyncio.CancelledError, GeneratorExit):
+            service.metrics.cancelled.labels("disconnect").inc()
+            raise
+        except Exception as e:  # noqa: BLE001 - headers are gone: the stream ends early, the cause is logged
+            status = _status(e)
+            service.metrics.errors.labels(type(e).__name__).inc()
+            log.warning("stream of %s ended early: %s: %s", route, type(e).__name__, e)
+        finally:
+            stream.close(status)
+
+    return StreamingResponse(body(), media_type=media_type, headers=headers)

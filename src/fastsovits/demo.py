@@ -1,8 +1,11 @@
 """What ``make demo`` runs: the text frontend on five languages, then the batching engine.
 
-There are no trained weights in the repository yet, so the synthesis part loads the tiny
-random-weight official-format models of the test fixtures: the pipeline and the batching are real,
-the audio is noise, not speech (the demo says so).
+With official pretrained weights present (``$FASTSOVITS_MODELS``, ``./pretrained_models`` or the
+folder ``fastsovits download`` fills, ``~/.cache/fastsovits/pretrained_models``) it synthesizes a
+real sample with them (reference: ``$FASTSOVITS_DEMO_REF`` + ``$FASTSOVITS_DEMO_REF_TEXT``, else a
+clip spoken by espeak-ng). Without them it says in one message how to get them, then runs the
+batching engine on the tiny random-weight official-format models of the test fixtures: the pipeline
+and the batching are real, the audio is noise, not speech (the demo says so).
 """
 
 from __future__ import annotations
@@ -44,7 +47,72 @@ def run_demo() -> int:
     print("sentence splitting (cut5):")
     for piece in presegment(DEMO_PARAGRAPH, "zh", "cut5"):
         print(f"  {piece}")
-    return (1 if failures else 0) or run_synthesis_demo()
+    if failures:
+        return 1
+    models = find_pretrained()
+    if models is None:
+        print("\nNo pretrained GPT-SoVITS weights found, so no real speech in this demo. To get them:\n"
+              "  fastsovits download v2ProPlus    # official weights via huggingface_hub into "
+              "~/.cache/fastsovits/pretrained_models\n"
+              "(or point FASTSOVITS_MODELS at an official pretrained_models/ folder), then run 'make demo' again.")
+        return run_synthesis_demo()
+    return run_pretrained_demo(*models)
+
+
+def find_pretrained():
+    """(folder, version) of the first complete official model set found, else None."""
+    import os
+    from pathlib import Path
+
+    from fastsovits.checkpoints.discovery import available_versions
+    from fastsovits.text.assets import cache_root
+
+    candidates = [os.environ.get("FASTSOVITS_MODELS"), "pretrained_models", cache_root() / "pretrained_models"]
+    for folder in candidates:
+        if folder and Path(folder).is_dir():
+            versions = available_versions(folder)
+            if versions:
+                return Path(folder), versions[-1]
+    return None
+
+
+def _demo_reference(out: str) -> tuple[str, str] | None:
+    import os
+    import shutil
+    import subprocess
+
+    ref, text = os.environ.get("FASTSOVITS_DEMO_REF"), os.environ.get("FASTSOVITS_DEMO_REF_TEXT")
+    if ref and text:
+        return ref, text
+    if shutil.which("espeak-ng"):
+        text = "This short clip is the reference voice for the fastsovits demonstration."
+        subprocess.run(["espeak-ng", "-v", "en+f3", "-s", "140", "-w", out, text], check=True, capture_output=True)
+        return out, text
+    return None
+
+
+def run_pretrained_demo(folder, version: str, out_dir: str = "out/demo") -> int:
+    from pathlib import Path
+
+    from fastsovits.api import TTS
+    from fastsovits.params import SynthesisParams
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    ref = _demo_reference(str(Path(out_dir) / "reference.wav"))
+    if ref is None:
+        print("\nPretrained weights found, but no reference voice: set FASTSOVITS_DEMO_REF (a 3-10 s wav) and "
+              "FASTSOVITS_DEMO_REF_TEXT (what it says), or install espeak-ng.")
+        return 1
+    print(f"\nsynthesis with the official {version} weights in {folder}")
+    t0 = time.perf_counter()
+    with TTS.from_pretrained(folder, version=version) as tts:
+        voice = tts.load_reference(ref[0], ref[1], "en")
+        text = "Hello! This is fastsovits speaking. Sentences of many requests share one batch."
+        audio = tts.synthesize(text, voice, "en", SynthesisParams(seed=1, text_split_method="cut5"))
+        path = Path(out_dir) / "sample.wav"
+        audio.save(path)
+    print(f"  {text!r} -> {path} ({audio.duration:.2f} s of audio in {time.perf_counter() - t0:.1f} s)")
+    return 0
 
 
 def run_synthesis_demo(out_dir: str = "out/demo") -> int:

@@ -113,10 +113,11 @@ def test_resume_skips_done_items(prepared, models, tmp_path) -> None:
     before = L.read_semantic(exp / L.SEMANTIC)
     report = prepare(cfg2, models)
     assert report.ok == N_GOOD
-    # only the deleted file is recomputed; the 3 items whose audio failed are retried (and fail again)
-    assert report.computed == {"audio": 1, "text": 3} and report.reused["text"] == N_GOOD
+    # only the deleted item is recomputed (audio, then its tokens); the 3 items whose audio failed
+    # are retried (and fail again)
+    assert report.computed == {"audio": 1, "semantic": 1, "text": 3} and report.reused["text"] == N_GOOD
     assert len(report.failed) == 6
-    assert report.reused["audio"] == N_GOOD - 1 and report.reused["semantic"] == N_GOOD
+    assert report.reused["audio"] == N_GOOD - 1 and report.reused["semantic"] == N_GOOD - 1
     assert all((exp / L.HUBERT_DIR / f"{n}.pt").stat().st_mtime_ns == t for n, t in stamps.items())
     assert L.read_semantic(exp / L.SEMANTIC) == before
 
@@ -126,8 +127,11 @@ def test_corrupt_previous_table_is_recomputed(prepared, models, tmp_path) -> Non
     exp = tmp_path / "exp"
     shutil.copytree(lay.root, exp)
     (exp / L.SEMANTIC).write_text("not a header\nx\n", encoding="utf-8")
+    victim = next(iter(lay.read_name2text()))
+    (exp / L.HUBERT_DIR / f"{victim}.pt").write_bytes(b"truncated")  # a damaged per-item file
     report = prepare(replace(cfg, exp_dir=exp), models)
-    assert report.computed == {"semantic": N_GOOD, "text": 3}  # (text: the retried bad-audio items)
+    assert report.computed == {"semantic": N_GOOD, "audio": 1, "text": 3}  # (text: the retried bad-audio items)
+    assert L.load_tensor(exp / L.HUBERT_DIR / f"{victim}.pt").shape == lay.load_hubert(victim).shape
     assert L.read_semantic(exp / L.SEMANTIC) == lay.read_semantic()
 
 

@@ -98,6 +98,7 @@ class _Run:
         self.report = PrepareReport(str(cfg.exp_dir), cfg.version)
         self.failed: set[str] = set()
         self.dtype = torch.float16 if cfg.half else torch.float32
+        self.fresh_audio: set[str] = set()  # items whose 5-wav32k/4-cnhubert were (re)written this run
 
     # ---- bookkeeping --------------------------------------------------------------------------
     def fail(self, item: ListItem | None, stage: str, err: BaseException | str, line: int = 0, name: str = "") -> None:
@@ -175,7 +176,7 @@ class _Run:
                 self.fail(it, "text", e)
         by_name = {it.name: it for it in items}
         todo = [e for n, e in entries.items() if by_name[n].language == "zh"
-                and (self.cfg.redo or not self.lay.bert(n).is_file())]  # fmt: skip
+                and (self.cfg.redo or not _readable(self.lay.load_bert, n))]  # fmt: skip
         self.report.reused["bert"] = sum(1 for n in entries if by_name[n].language == "zh") - len(todo)
         if todo:
             try:
@@ -197,7 +198,8 @@ class _Run:
     def audio_stage(self, items: list[ListItem]) -> None:
         for it in self.bar(items, "audio"):
             hub, wav = self.lay.hubert(it.name), self.lay.wav(it.name)
-            if hub.is_file() and wav.is_file() and not self.cfg.redo:
+            reusable = _readable(self.lay.load_hubert, it.name) and _readable(self.lay.read_wav, it.name)
+            if reusable and not self.cfg.redo:
                 self.count("reused", "audio")
                 continue
             try:
@@ -205,6 +207,7 @@ class _Run:
                 feats = hubert_features(self.hubert(), hubert_input(audio))
                 L.write_wav32k(wav, wav32k_int16(audio))
                 L.save_tensor(hub, L.check_hubert(feats))
+                self.fresh_audio.add(it.name)
                 self.count("computed", "audio")
             except (InvalidInput, MissingResource, OSError) as e:
                 self.fail(it, "audio", e)
@@ -212,7 +215,8 @@ class _Run:
     def sv_stage(self, items: list[ListItem]) -> None:
         for it in self.bar(items, "sv"):
             path = self.lay.sv(it.name)
-            if path.is_file() and not self.cfg.redo:
+            fresh = it.name in self.fresh_audio
+            if not self.cfg.redo and not fresh and _readable(self.lay.load_sv, it.name):
                 self.count("reused", "sv")
                 continue
             try:
@@ -225,7 +229,7 @@ class _Run:
         rows: dict[str, list[int]] = {}
         todo: list[tuple[ListItem, torch.Tensor]] = []
         for it in items:
-            if it.name in old and not self.cfg.redo:
+            if it.name in old and not self.cfg.redo and it.name not in self.fresh_audio:
                 rows[it.name] = old[it.name]
                 self.count("reused", "semantic")
                 continue
@@ -294,6 +298,15 @@ def _check_inputs(cfg: PrepareConfig, models: Models) -> None:
     for attr, path, flag in needs:
         if getattr(models, attr) is None and (path is None or not Path(path).exists()):
             raise MissingResource(f"prepare needs {flag}; {'not given' if path is None else f'{path} not found'}")
+
+
+def _readable(load: Callable[[str], object], name: str) -> bool:
+    """Whether a previous run's output loads and has the right shape (else it is recomputed)."""
+    try:
+        load(name)
+    except (InvalidInput, MissingResource):
+        return False
+    return True
 
 
 def _read_or_empty(reader: Callable[[], dict]) -> dict:

@@ -35,7 +35,7 @@ def wait_idle(client: httpx.Client, timeout: float = 60) -> str:
 
 def test_32_concurrent_requests_share_batches(server, client) -> None:
     before = wait_idle(client)
-    bodies = [speech(f"Request number {i} says hello. It has two sentences.", seed=i) for i in range(32)]
+    bodies = [speech(f"Request number {i} says hello.", seed=i, max_new_tokens=12) for i in range(32)]
     responses = asyncio.run(_burst(server.url, bodies))
     assert [r.status_code for r in responses] == [200] * 32, [r.text[:200] for r in responses if r.status_code != 200]
     assert all(r.content[:4] == b"RIFF" and len(r.content) > 44 for r in responses)
@@ -64,8 +64,9 @@ def test_disconnect_mid_stream_frees_its_slots(server, client) -> None:
 
 def test_full_queue_gives_503_with_retry_after(server, client) -> None:
     wait_idle(client)
-    text = "A request with a few sentences. It keeps the engine busy. For a little while at least."
-    responses = asyncio.run(_burst(server.url, [speech(text, seed=i) for i in range(QUEUE_LIMIT * 3)]))
+    text = "A request that keeps the engine busy for a little while."
+    bodies = [speech(text, seed=i, max_new_tokens=24) for i in range(QUEUE_LIMIT * 2)]
+    responses = asyncio.run(_burst(server.url, bodies))
     codes = [r.status_code for r in responses]
     assert set(codes) <= {200, 503}
     rejected = [r for r in responses if r.status_code == 503]

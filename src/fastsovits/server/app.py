@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import signal
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -163,5 +164,9 @@ def serve(config: ServerConfig, model: ModelSpec) -> None:
     app = create_app(registry, config, voices)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("starting with %s", json.dumps({"host": config.host, "port": config.port, "model": model.name}))
+    # uvicorn re-raises the stop signal once its graceful shutdown is done; a no-op handler underneath
+    # turns that into a clean exit (status 0) instead of death by SIGTERM.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=config.host, port=config.port, timeout_graceful_shutdown=int(config.shutdown_timeout_s),
                 log_level="warning", access_log=False)

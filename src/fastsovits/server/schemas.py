@@ -32,8 +32,8 @@ class _Sampling(BaseModel):
     seed: int = Field(-1, ge=-1, lt=2**63)
     noise_scale: float = Field(0.5, ge=0, le=2)  # fastsovits addition (official TTS.run knob)
     max_new_tokens: int | None = Field(None, ge=1, le=1500)  # fastsovits addition; capped by the server
-    overlap_length: int = Field(2, ge=0, le=100)
-    min_chunk_length: int = Field(16, ge=1, le=1000)
+    overlap_length: int = Field(2, ge=0, le=64)
+    min_chunk_length: int = Field(16, ge=1, le=1500)
 
 
 class TTSRequest(_Sampling):

@@ -29,10 +29,15 @@ class DecodeItem:
     seed: int | None = None
 
 
+MAX_BATCH_SECONDS = 120.0  # audio seconds decoded in one call: bounds the vocoder's activations
+
+
 class DecodeRunner:
-    def __init__(self, synthesizer, max_batch: int = 8) -> None:
+    def __init__(self, synthesizer, max_batch: int = 8, max_batch_seconds: float = MAX_BATCH_SECONDS) -> None:
         self.synth = synthesizer
         self.max_batch = max_batch
+        self.max_batch_codes = int(max_batch_seconds * synthesizer.config.sampling_rate
+                                   / (synthesizer.config.samples_per_frame * synthesizer.config.frames_per_code))
         self.device = next(synthesizer.parameters()).device
 
     def _noise(self, items: Sequence[DecodeItem], frames: list[int], channels: int) -> Tensor:
@@ -64,12 +69,15 @@ class DecodeRunner:
         return [wav[i, : int(samples[i])].copy() for i in range(len(items))]
 
     def decode(self, items: Sequence[DecodeItem]) -> list[np.ndarray]:
-        """Audio (float32, the model's rate) of every item, in the given order."""
+        """Audio (float32, the model's rate) of every item, in the given order.
+
+        Groups hold at most ``max_batch`` rows and, padded, at most ``max_batch_seconds`` of audio."""
         order = sorted(range(len(items)), key=lambda i: (items[i].noise_scale, items[i].codes.numel()))
         out: list[np.ndarray | None] = [None] * len(items)
         group: list[int] = []
         for i in order + [None]:
-            if group and (i is None or len(group) == self.max_batch
+            padded = (len(group) + 1) * items[i].codes.numel() if i is not None else 0  # sorted: i is the longest
+            if group and (i is None or len(group) == self.max_batch or padded > self.max_batch_codes
                           or items[i].noise_scale != items[group[0]].noise_scale):
                 for j, audio in zip(group, self.decode_group([items[k] for k in group])):
                     out[j] = audio

@@ -5,11 +5,14 @@ The engine thread hands over finished sentences (``put_whole``) and streaming ch
 engine posts it to its own inbox, so all bookkeeping stays on the engine thread). Streaming
 chunks go first (someone is listening); whole sentences are decoded in groups of up to
 ``max_batch`` (bucketed by length inside ``DecodeRunner``). Chunks of one row are decoded in the
-order they were queued, which is the order their state needs.
+order they were queued, which is the order their state needs. An out-of-memory error while
+decoding a group retries its sentences one by one; a single sentence that still does not fit fails
+its job only (``CapacityError``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -21,6 +24,9 @@ import torch
 
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
+from fastsovits.errors import CapacityError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,16 @@ class DecodeWorker:
                 return self._chunks.popleft()
             return [self._whole.popleft() for _ in range(min(self.max_batch, len(self._whole)))]
 
+    def _decode_whole(self, items: list[DecodeItem]) -> list:
+        try:
+            return self.decoder.decode(items)
+        except torch.OutOfMemoryError:
+            if len(items) == 1:
+                raise CapacityError(f"a sentence of {items[0].codes.numel()} tokens does not fit in memory "
+                                    "for decoding") from None
+            log.warning("out of memory decoding %d sentences together; decoding them one by one", len(items))
+            return [self.decoder.decode([item])[0] for item in items]
+
     def _loop(self) -> None:
         while (task := self._next()) is not None:
             t0 = time.perf_counter()
@@ -98,8 +114,7 @@ class DecodeWorker:
                                                       task.noise_scale, task.speed, task.seed, task.final)
                     result: tuple = ("piece", task.key, audio, task.final)
                 else:
-                    audios = self.decoder.decode([item for _, item in task])
-                    result = ("whole", [key for key, _ in task], audios)
+                    result = ("whole", [key for key, _ in task], self._decode_whole([item for _, item in task]))
             except Exception as e:  # noqa: BLE001 - reported to the jobs concerned by the engine
                 keys = [task.key] if isinstance(task, ChunkTask) else [key for key, _ in task]
                 result = ("error", keys, e)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from fastsovits.errors import InvalidInput, InvalidParameter, MissingResource
+from fastsovits.errors import FastSovitsError, InvalidInput, InvalidParameter, MissingResource
 from fastsovits.train import layout as L
 from fastsovits.train.prepare_audio import (
     hubert_features,
@@ -209,7 +209,7 @@ class _Run:
                 L.save_tensor(hub, L.check_hubert(feats))
                 self.fresh_audio.add(it.name)
                 self.count("computed", "audio")
-            except (InvalidInput, MissingResource, OSError) as e:
+            except (FastSovitsError, OSError, RuntimeError, ValueError) as e:  # torch errors: this item only
                 self.fail(it, "audio", e)
 
     def sv_stage(self, items: list[ListItem]) -> None:
@@ -222,7 +222,7 @@ class _Run:
             try:
                 L.save_tensor(path, L.check_sv(sv_features(self.sv(), self.lay.read_wav(it.name))))
                 self.count("computed", "sv")
-            except (InvalidInput, MissingResource, OSError) as e:
+            except (FastSovitsError, OSError, RuntimeError, ValueError) as e:  # torch errors: this item only
                 self.fail(it, "sv", e)
 
     def semantic_stage(self, items: list[ListItem], old: dict[str, list[int]]) -> dict[str, list[int]]:

@@ -244,3 +244,27 @@ def test_cli_prepare_loads_models_from_disk(corpus, tmp_path, capsys) -> None:  
     assert len(L.read_semantic(tmp_path / "exp" / L.SEMANTIC)) == 2
     args[args.index("--sovits") + 1] = str(tmp_path / "missing.pth")
     assert main(args) == 2 and "MissingResource" in capsys.readouterr().err
+
+
+def test_audio_helpers_follow_the_official_formulas() -> None:
+    from types import SimpleNamespace
+
+    from fastsovits.train.prepare_audio import hubert_features, loudness_mix
+
+    x = np.array([0.0, 0.5, -0.25, 1.5], dtype=np.float32)  # peak 1.5 (allowed up to 2.2)
+    expect = x / 1.5 * 0.95 * 0.5 * 32768 + 0.5 * 32768 * x
+    assert np.allclose(loudness_mix(x, 32768.0), expect)
+    assert wav32k_int16(x).tolist() == [0, 13380, -6690, 32767]  # truncated like astype; clipped, not wrapped
+    assert np.allclose(loudness_mix(x, 1145.14), expect / 32768 * 1145.14)
+
+    class Model(torch.nn.Module):  # stands in for HubertModel: fp16 gives NaN, fp32 gives numbers
+        def forward(self, wav):
+            return SimpleNamespace(last_hidden_state=torch.ones(1, 3, 768) * wav.sum())
+
+    nan = SimpleNamespace(dtype=torch.float16, device=torch.device("cpu"), model=Model(),
+                          features=lambda w, pad: torch.full((1, 768, 3), float("nan")))  # fmt: skip
+    feats = hubert_features(nan, torch.ones(400))
+    assert feats.dtype == torch.float32 and torch.all(feats == 400)  # redone (and kept) in fp32
+    bad = SimpleNamespace(dtype=torch.float32, features=lambda w, pad: torch.full((1, 768, 3), float("nan")))
+    with pytest.raises(InvalidInput):
+        hubert_features(bad, torch.ones(400))

@@ -65,13 +65,17 @@ def hubert_input(audio: np.ndarray) -> Tensor:
 
 
 def hubert_features(extractor, wav16k: Tensor) -> Tensor:
-    """``[1, 768, T50]`` features (in the extractor's dtype); fp16 NaNs are redone in fp32."""
-    feats = _forward(extractor, wav16k)
+    """``[1, 768, T50]`` features in the extractor's dtype; fp16 NaNs are redone and kept in fp32 (official).
+
+    One clip per forward: HuBERT-base group-normalises its first conv over time, so a padded
+    batch would change the features of its shorter rows.
+    """
+    feats = _forward(extractor, wav16k).to(extractor.dtype)
     if torch.isnan(feats).any() and extractor.dtype != torch.float32:
         feats = _forward(extractor, wav16k, torch.float32)
     if torch.isnan(feats).any():
         raise InvalidInput("HuBERT features contain NaN")
-    return feats.to(extractor.dtype)
+    return feats
 
 
 def _forward(extractor, wav16k: Tensor, dtype: torch.dtype | None = None) -> Tensor:

@@ -84,3 +84,26 @@ def test_cli_transcribe_without_the_extra(monkeypatch, clips, capsys) -> None:
     monkeypatch.setitem(sys.modules, "faster_whisper", None)
     assert main(["transcribe", str(clips), "-q"]) == 2
     assert "fastsovits[asr]" in capsys.readouterr().err
+
+
+def test_faster_whisper_wrapper_passes_the_official_settings(monkeypatch, tmp_path) -> None:
+    from types import ModuleType, SimpleNamespace
+
+    seen: dict = {}
+
+    class WhisperModel:  # the faster-whisper API surface we use
+        def __init__(self, model, device, compute_type, local_files_only):
+            seen["init"] = (model, device, compute_type, local_files_only)
+
+        def transcribe(self, audio, **kw):
+            seen["kw"] = kw
+            return iter([SimpleNamespace(text=" Hello"), SimpleNamespace(text=" world.")]), SimpleNamespace(language="en")
+
+    fake = ModuleType("faster_whisper")
+    fake.WhisperModel = WhisperModel
+    monkeypatch.setitem(sys.modules, "faster_whisper", fake)
+    asr = FasterWhisperTranscriber("models/fw", device="cpu", language="auto")
+    assert asr.transcribe(tmp_path / "a.wav") == Transcript("Hello world.", "en")
+    assert seen["init"] == ("models/fw", "cpu", "default", True)  # local files only unless allowed
+    assert seen["kw"] == {"beam_size": 5, "vad_filter": True, "vad_parameters": {"min_silence_duration_ms": 700},
+                          "language": None}  # fmt: skip

@@ -104,7 +104,7 @@ def server_files(tmp_path_factory) -> Path:
 def server(server_files):
     srv = Server(server_files, ["--voices", str(server_files / "voices.yaml"), "--ref-root",
                                 str(server_files / "refs"), "--queue-limit", str(QUEUE_LIMIT),
-                                "--max-audio-seconds", "20", "--max-body-mb", "2", "--max-text-chars", "2000"])
+                                "--max-audio-seconds", "20", "--weights-root", str(REF / "tiny"), "--max-body-mb", "2", "--max-text-chars", "2000"])
     try:
         srv.wait_ready()
         yield srv

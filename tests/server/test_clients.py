@@ -107,9 +107,23 @@ def test_set_refer_audio_changes_only_the_default(client) -> None:
     assert client.get("/set_refer_audio", params={"refer_audio_path": "ref.wav"}).json() == {"message": "success"}
     r = client.get("/tts", params={"text": TEXT, "text_lang": "en"})  # no reference named: the server default
     assert r.status_code == 200
-    r = client.get("/set_gpt_weights", params={"weights_path": "x.ckpt"})
+    r = client.get("/set_gpt_weights", params={"weights_path": "../io/audio_inputs.npz"})
     assert r.status_code == 403 and r.json()["error"]["type"] == "ForbiddenPath"
+    assert client.get("/set_gpt_weights", params={"weights_path": "nope.ckpt"}).status_code == 404
     assert client.get("/control", params={"command": "exit"}).status_code == 403
     assert client.get("/control").json() == {"message": "command is required", "Exception": "command is required",
                                              "error": {"message": "command is required", "type": "InvalidParameter",
                                                        "code": 400}}
+
+
+def test_set_gpt_weights_loads_a_new_default_model(client) -> None:
+    r = client.get("/set_gpt_weights", params={"weights_path": "tiny_s1_v2.ckpt"})
+    assert r.json() == {"message": "success"}
+    models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    new = [m for m in models.values() if m.get("default")]
+    assert len(new) == 1 and new[0]["id"] != "default" and new[0]["resident"]
+    r = client.get("/tts", params={"text": TEXT, "text_lang": "en", "voice": "ref"})
+    assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    r = client.post("/v1/audio/speech", json={"model": "default", "input": TEXT, "voice": "ref",
+                                              "response_format": "wav"})  # the first model is still named
+    assert r.status_code == 200

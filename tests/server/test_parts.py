@@ -99,3 +99,55 @@ def test_parameter_mapping() -> None:
             api_v2_streaming(bad)
     assert streaming_params(1) == {"return_fragment": True}
     assert streaming_params(3)["streaming_mode"] is True and streaming_params(3)["fixed_length_chunk"] is True
+
+
+class _FakeEngine:
+    def stats(self) -> dict:
+        return {"waiting_rows": 0}
+
+
+class _FakeTTS:
+    def __init__(self) -> None:
+        self.engine, self.closed = _FakeEngine(), False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_model_registry_lru_bounded_by_count_and_bytes() -> None:
+    import asyncio
+
+    from fastsovits.server.config import ModelSpec
+    from fastsovits.server.errors import NotFound
+    from fastsovits.server.models import ModelRegistry, Resident
+
+    class Registry(ModelRegistry):
+        def _load(self, spec):  # no weights: a stand-in TTS of a declared size
+            return Resident(spec, _FakeTTS(), nbytes=int(spec.version))
+
+    async def run() -> None:
+        reg = Registry(ModelSpec("a", version="10"), ServerConfig(max_models=2, max_model_bytes=25))
+        for name, size in (("b", "10"), ("c", "10"), ("big", "20")):
+            reg.declare(ModelSpec(name, version=size))
+        a = await reg.acquire("a")  # held: never evicted while in use
+        async with reg.lease("b"):
+            pass
+        assert set(reg.resident) == {"a", "b"}
+        b_tts = reg.resident["b"].tts
+        async with reg.lease("c"):  # over the count: the idle LRU model (b) goes
+            assert set(reg.resident) == {"a", "c"} and b_tts.closed
+        async with reg.lease("big"):  # over the bytes: c goes, a stays (leased) even though still over
+            assert set(reg.resident) == {"a", "big"}
+        reg.release(a)
+        async with reg.lease("c"):
+            assert "a" not in reg.resident or "big" not in reg.resident
+        try:
+            await reg.acquire("nope")
+        except NotFound:
+            pass
+        else:
+            raise AssertionError("an undeclared model must be NotFound")
+        await reg.close()
+        assert reg.resident == {}
+
+    asyncio.run(run())

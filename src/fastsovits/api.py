@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastsovits.errors import EmptyText, InvalidInput, MissingResource
+from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, MissingResource
 from fastsovits.params import SynthesisParams
 
 REFERENCE_CACHE_SIZE = 64
@@ -91,6 +91,30 @@ def _load(audio, sample_rate: int) -> np.ndarray:
     return load_audio(audio, sample_rate)[0]
 
 
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def _as_dtype(value) -> torch.dtype:
+    if isinstance(value, torch.dtype) and value in _DTYPES.values():
+        return value
+    if isinstance(value, str) and value.lower() in _DTYPES:
+        return _DTYPES[value.lower()]
+    raise InvalidParameter(f"dtype {value!r} is not one of {sorted(_DTYPES)} (or a torch float dtype)")
+
+
+def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
+    """``dtype`` of :meth:`TTS.from_pretrained` -> {"t2s": ..., "sovits": ...}."""
+    auto = torch.float16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, dict):
+        unknown = set(dtype) - {"t2s", "sovits"}
+        if unknown:
+            raise InvalidParameter(f"dtype per stage takes the keys 't2s' and 'sovits', not {sorted(unknown)}")
+        return {k: auto if dtype.get(k, "auto") == "auto" else _as_dtype(dtype[k]) for k in ("t2s", "sovits")}
+    one = auto if dtype == "auto" else _as_dtype(dtype)
+    return {"t2s": one, "sovits": one}
+
+
 class TTS:
     def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
                  bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
@@ -120,19 +144,24 @@ class TTS:
     def from_pretrained(cls, path: str | Path | None = None, *, gpt: str | Path | None = None,
                         sovits: str | Path | None = None, hubert_dir: str | Path | None = None,
                         bert_dir: str | Path | None = None, sv: str | Path | None = None, version: str | None = None,
-                        device: str = "auto", **engine_options) -> TTS:
-        """A converted folder, an official ``pretrained_models/`` folder, or official files."""
+                        device: str = "auto", dtype="auto", **engine_options) -> TTS:
+        """A converted folder, an official ``pretrained_models/`` folder, or official files.
+
+        ``dtype``: ``"auto"`` (fp32 on CPU, fp16 on CUDA), one dtype for both stages (``torch.bfloat16``
+        or ``"bf16"``, ``"fp16"``, ``"fp32"``), or per stage: ``{"t2s": "fp16", "sovits": "fp32"}``.
+        """
         from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
         from fastsovits.checkpoints.gpt import load_gpt
         from fastsovits.checkpoints.sovits import load_sovits
 
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        dtypes = stage_dtypes(dtype, device)
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)
             if loaded.t2s is None or loaded.sovits is None:
                 raise MissingResource(f"{path} must hold both a GPT and a SoVITS model")
-            t2s, synth = loaded.t2s, loaded.sovits
+            t2s, synth = loaded.t2s.to(dtypes["t2s"]), loaded.sovits.to(dtypes["sovits"])
             paths = loaded.config.get("paths", {})
             hubert_dir = hubert_dir or paths.get("hubert_dir")
             bert_dir = bert_dir or paths.get("bert_dir")
@@ -147,8 +176,9 @@ class TTS:
                 hubert_dir, bert_dir, sv = found.hubert_dir, found.bert_dir, found.sv
             if gpt is None or sovits is None:
                 raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
-            t2s, _, info = load_gpt(gpt, device=device)
-            synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None, device=device)
+            t2s, _, info = load_gpt(gpt, device=device, dtype=dtypes["t2s"])
+            synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None,
+                                      device=device, dtype=dtypes["sovits"])
             max_sec = info.max_sec
         early = int(50 * max_sec) if max_sec else 1500  # official early_stop_num = hz * max_sec
         return cls(t2s, synth, version=synth.config.version, hubert_dir=hubert_dir, bert_dir=bert_dir, sv=sv,

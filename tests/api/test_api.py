@@ -125,3 +125,25 @@ def test_frontend_error_in_a_later_sentence_fails_the_job(tts, voice, monkeypatc
         tts.synthesize("Fine first sentence. Broken second one.", voice, "en", GREEDY.with_(text_split_method="cut5"))
     monkeypatch.setattr(tts, "_phones_and_bert_batch", real)
     assert tts.synthesize("Still serving.", voice, "en", GREEDY).duration > 0
+
+
+def test_dtype_per_stage() -> None:
+    import torch
+
+    from fastsovits.api import stage_dtypes
+
+    assert stage_dtypes("auto", "cpu") == {"t2s": torch.float32, "sovits": torch.float32}
+    assert stage_dtypes("auto", "cuda:0") == {"t2s": torch.float16, "sovits": torch.float16}
+    assert stage_dtypes({"t2s": "bf16"}, "cpu") == {"t2s": torch.bfloat16, "sovits": torch.float32}
+    with pytest.raises(InvalidParameter):
+        stage_dtypes("int8", "cpu")
+    with pytest.raises(InvalidParameter):
+        stage_dtypes({"vocoder": "fp16"}, "cpu")
+    with TTS.from_pretrained(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",
+                             hubert_dir=REF / "tiny/tiny_hubert", device="cpu", dtype="bf16",
+                             num_slots=2, max_len=256) as low:
+        assert next(low.t2s.parameters()).dtype == torch.bfloat16
+        wav = np.load(REF / "io/audio_inputs.npz")["wav32k_b"]
+        voice = low.load_reference((wav, 32000), "This is the reference.", "en")
+        audio = low.synthesize("Hello there.", voice, "en", GREEDY)
+        assert audio.samples.dtype == np.float32 and audio.duration > 0.3

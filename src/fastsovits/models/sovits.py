@@ -203,9 +203,14 @@ class Synthesizer(nn.Module):
                                 c.gin_channels)  # fmt: skip
 
     # ---- semantic codes -------------------------------------------------------------------
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """The dtype the model runs in; float inputs are cast to it at the entry points."""
+        return self.semantic_proj.weight.dtype
+
     def project_ssl(self, ssl: Tensor) -> Tensor:
         """ssl: [B, ssl_dim, T50] HuBERT features -> [B, ssl_dim, T25]."""
-        return self.semantic_proj(ssl)
+        return self.semantic_proj(ssl.to(self.weight_dtype))
 
     def extract_latent(self, ssl: Tensor) -> Tensor:
         """ssl: [B, ssl_dim, T50] -> codes [B, 1, T25] int64."""
@@ -218,12 +223,12 @@ class Synthesizer(nn.Module):
             raise InvalidInput(
                 f"reference spectrogram must be [B, >= {self.config.style_bins}, T], got {tuple(spec.shape)}"
             )
-        ge = self.style_encoder(spec)
+        ge = self.style_encoder(spec.to(self.weight_dtype))
         _record(trace, "ge_ref_enc", ge)
         if self.config.is_pro:
             if sv_emb is None:
                 raise InvalidInput(f"SoVITS {self.config.version} needs a speaker-verification vector per reference")
-            ge = ge + self.sv_proj(sv_emb).unsqueeze(-1)
+            ge = ge + self.sv_proj(sv_emb.to(self.weight_dtype)).unsqueeze(-1)
             _record(trace, "ge_with_sv", ge)
             ge = self.sv_act(ge)
             _record(trace, "ge_after_prelu", ge)
@@ -307,6 +312,7 @@ class Synthesizer(nn.Module):
         ``noise`` [B, inter, T] replaces the N(0, 1) draw (else it comes from ``generator``);
         batched rows are zero past :meth:`wav_lengths`.
         """
+        ge = ge.to(self.weight_dtype)
         prior = self.prior_stats(codes, phones, ge, speed, code_lengths, phone_lengths, trace)
         z_p = prior.m
         if noise_scale != 0:
@@ -314,7 +320,7 @@ class Synthesizer(nn.Module):
                 noise = torch.randn(prior.m.shape, generator=generator, device=prior.m.device, dtype=prior.m.dtype)
             elif noise.shape != prior.m.shape:
                 raise InvalidInput(f"noise must have shape {tuple(prior.m.shape)}, got {tuple(noise.shape)}")
-            z_p = prior.m + noise * torch.exp(prior.logs) * noise_scale
+            z_p = prior.m + noise.to(prior.m.dtype) * torch.exp(prior.logs) * noise_scale
         z = self.flow(z_p, prior.mask, ge, reverse=True)
         _record(trace, "z", z)
         z = z * prior.mask

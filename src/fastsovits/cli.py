@@ -94,7 +94,7 @@ def _open_tts(a: argparse.Namespace):
     from fastsovits.api import TTS
 
     return TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                               version=a.version, device=a.device)
+                               version=a.version, device=a.device, dtype=a.dtype)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -106,6 +106,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sv", help="ERes2NetV2 checkpoint (v2Pro/v2ProPlus)")
     p.add_argument("--version", help="model version when it cannot be detected")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
+    p.add_argument("--dtype", default="auto",
+                   help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16")
 
 
 def _cmd_download(a: argparse.Namespace) -> int:

@@ -153,6 +153,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    import os
+
     from fastsovits.train.config import GPTTrainConfig, SovitsTrainConfig, load_config
 
     keys = ("epochs", "batch_size", "lr", "precision", "grad_accum", "save_every", "device", "seed")
@@ -172,6 +174,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         result = train_sovits(a.exp_dir, a.pretrained_g, cfg, pretrained_d=a.pretrained_d, version=a.version,
                               run_dir=a.run_dir, weights_dir=a.weights_dir, exp_name=a.exp_name,
                               resume=not a.no_resume)  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     last = result.history[-1] if result.history else {}
     print(json.dumps({"run_dir": str(result.run_dir), "epochs": [result.first_epoch, result.last_epoch],
                       "steps": result.steps, "seconds": round(result.seconds, 2),

@@ -97,9 +97,12 @@ def test_target_mel_from_spectrogram_equals_mel_of_waveform() -> None:
 
 
 def test_missing_pro_inputs_are_reported(tmp_path) -> None:
-    exp = make_layout(tmp_path / "exp", n=3, sv=True)
+    exp = make_layout(tmp_path / "exp", n=5, sv=True)
     (exp / "7-sv_cn" / "utt001.wav.pt").unlink()
     (exp / "5-wav32k" / "utt002.wav").write_bytes(b"not a wav")
+    (exp / "4-cnhubert" / "utt003.wav.pt").write_bytes(b"truncated")
+    torch.save(torch.zeros(1, 768, 3), exp / "4-cnhubert" / "utt004.wav.pt")  # far too few frames
     ds = SovitsDataset(exp, "v2Pro")
     assert [it.name for it in ds.items] == ["utt000.wav"]
     assert "7-sv_cn" in ds.skipped["utt001.wav"] and "utt002.wav" in ds.skipped
+    assert "cannot read" in ds.skipped["utt003.wav"] and "HuBERT frames" in ds.skipped["utt004.wav"]

@@ -202,8 +202,12 @@ class SovitsDataset(Dataset):
             if not ids or not min_sec < seconds < max_sec:
                 self.skipped[name] = "no phones" if not ids else f"{seconds:.2f} s outside ({min_sec}, {max_sec})"
                 continue
-            items.append(SovitsItem(name, ids, wav, ssl, sv if self.pro else None,
-                                    round(seconds * SAMPLE_RATE) // HOP))  # fmt: skip
+            frames = round(seconds * SAMPLE_RATE) // HOP
+            problem = _check_features(ssl, sv if self.pro else None, frames)
+            if problem:
+                self.skipped[name] = problem
+                continue
+            items.append(SovitsItem(name, ids, wav, ssl, sv if self.pro else None, frames))
         if not items:
             raise InvalidInput(f"{str(self.exp_dir)!r}: no usable SoVITS training item ({len(self.skipped)} "
                                f"skipped: {dict(list(self.skipped.items())[:3])})")  # fmt: skip
@@ -239,6 +243,21 @@ class SovitsDataset(Dataset):
                 raise InvalidInput(f"{str(it.sv)!r}: {sv.numel()} values, expected {SV_DIM}")
             row["sv"] = sv
         return row
+
+
+def _check_features(ssl: Path, sv: Path | None, frames: int) -> str | None:
+    """Why an item's HuBERT (and SV) files cannot be used, or None (read once, at dataset build)."""
+    try:
+        t = _load_tensor(ssl)
+        if t.dim() != 3 or t.shape[:2] != (1, SSL_DIM):
+            return f"{str(ssl)!r}: HuBERT features {tuple(t.shape)}, expected [1, {SSL_DIM}, T]"
+        if abs(t.shape[2] - frames) > 2:
+            return f"{str(ssl)!r}: {t.shape[2]} HuBERT frames for {frames} spectrogram frames"
+        if sv is not None and _load_tensor(sv).numel() != SV_DIM:
+            return f"{str(sv)!r}: not {SV_DIM} speaker-verification values"
+    except InvalidInput as e:
+        return str(e)
+    return None
 
 
 def collate_sovits(rows: Sequence[dict], min_frames: int = 0) -> SovitsBatch:

@@ -39,7 +39,7 @@ def test_prepare_train_export_synthesize(prepared, capsys) -> None:
 
     root, exp, items = prepared
     overrides = root / "gpt.yaml"
-    overrides.write_text("batch_size: 4\nlr: 0.01\nwarmup_steps: 2\nseed: 3\n")
+    overrides.write_text("min_items: 0\nbatch_size: 4\nlr: 0.01\nwarmup_steps: 2\nseed: 3\n")
     rc = main(["train", "gpt", "--exp-dir", str(exp), "--pretrained", str(TINY / "tiny_s1_v2.ckpt"),
                "--config", str(overrides), "--epochs", "4", "--device", "cpu", "--quiet"])  # fmt: skip
     assert rc == 0
@@ -49,8 +49,8 @@ def test_prepare_train_export_synthesize(prepared, capsys) -> None:
     ce = [r["loss/ce"] for r in log]
     assert sum(ce[-3:]) / 3 < 0.85 * sum(ce[:3]) / 3, ce
 
-    cfg = SovitsTrainConfig(epochs=2, batch_size=6, lr=3e-4, segment_frames=8, progress=False, device="cpu",
-                            disc_channels=(4, 8, 16, 16, 16), disc_scale_channels=(4, 8, 16, 16, 16, 16))  # fmt: skip
+    cfg = SovitsTrainConfig(epochs=2, min_items=0, batch_size=6, lr=3e-4, segment_frames=8, progress=False,
+                            device="cpu", disc_channels=(4, 8, 16, 16, 16), disc_scale_channels=(4, 8, 16, 16, 16, 16))  # fmt: skip
     result = train_sovits(exp, TINY / "tiny_s2_v2.pth", cfg)
     assert result.steps == 4 and result.run_dir == exp / "logs_s2_v2"
     mel = [h["loss/mel"] for h in result.history]

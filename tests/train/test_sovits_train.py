@@ -22,7 +22,7 @@ from tests.train.layout_fixture import make_layout
 
 TINY = reference_dir() / "tiny"
 SMALL_D = dict(disc_channels=(4, 8, 16, 16, 16), disc_scale_channels=(4, 8, 16, 16, 16, 16))
-FAST = dict(batch_size=2, segment_frames=8, progress=False, device="cpu", **SMALL_D)
+FAST = dict(min_items=0, batch_size=2, segment_frames=8, progress=False, device="cpu", **SMALL_D)
 
 
 def test_losses_fall_and_export(tmp_path) -> None:

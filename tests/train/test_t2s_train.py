@@ -17,7 +17,7 @@ from tests.reference import reference_dir
 from tests.train.layout_fixture import make_layout
 
 S1 = reference_dir() / "tiny/tiny_s1_v2.ckpt"
-FAST = dict(batch_size=3, lr=0.01, warmup_steps=2, progress=False, device="cpu", seed=7)
+FAST = dict(min_items=0, batch_size=3, lr=0.01, warmup_steps=2, progress=False, device="cpu", seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,12 @@ def test_dataset_filters_report_each_item(tmp_path) -> None:
     assert [it.name for it in ds.items] == [lines[4].split("\t")[0]] and len(ds.skipped) == 4
     assert "phones per second" in ds.skipped[name0] and "not in 2-name2text" in ds.skipped[name1]
     assert "NOT_A_PHONE" in ds.skipped[lines[2].split("\t")[0]] and "BERT" in ds.skipped[name3]
+
+
+def test_small_datasets_repeat_as_officially(exp) -> None:
+    assert len(T2SDataset(exp, "v2", min_items=100)) == 6 * 16  # max(2, 100 // 6) copies
+    assert len(T2SDataset(exp, "v2", min_items=10)) == 12 and len(T2SDataset(exp, "v2")) == 6
+    assert GPTTrainConfig().min_items == 100
 
 
 def test_all_items_bad_is_a_typed_error(tmp_path) -> None:

@@ -33,7 +33,7 @@ class CommonTrainConfig:
     precision: str = "fp32"  # "bf16" (autocast, no scaler), "fp16" (autocast + GradScaler, CUDA only), "fp32"
     grad_accum: int = 1  # micro-batches per optimizer step
     log_every: int = 1  # optimizer steps between log lines
-    min_items: int = 0  # repeat a small dataset to at least this many items per epoch (official: 100)
+    min_items: int = 100  # a dataset with fewer items is repeated max(2, min_items // n) times per epoch (official)
     num_workers: int = 0
     device: str = "auto"  # "auto" = cuda (this rank's device) when available, else cpu
     progress: bool = True  # tqdm bar on rank 0

@@ -13,7 +13,6 @@ Collates pad on the right and return lengths; the GPT loss moves text to left pa
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,9 +38,10 @@ _load_tensor = L.load_tensor
 
 
 def _repeat(items: list, min_items: int) -> list:
+    """The official rule: fewer than ``min_items`` items are repeated max(2, min_items // n) times."""
     if not items or len(items) >= min_items:
         return items
-    return items * math.ceil(min_items / len(items))
+    return items * max(2, min_items // len(items))
 
 
 # ---- GPT --------------------------------------------------------------------------------------

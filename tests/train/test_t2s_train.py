@@ -176,3 +176,16 @@ def test_config_overrides(tmp_path) -> None:
         load_config(GPTTrainConfig, y)
     with pytest.raises(InvalidParameter, match="lr_schedule"):
         GPTTrainConfig(lr_schedule="linear")
+
+
+def test_bf16_step_and_fp16_needs_cuda(exp) -> None:
+    from fastsovits.train.loop import DistEnv
+
+    model, _, _ = load_gpt(S1)
+    ds = T2SDataset(exp, "v2")
+    task = GPTTask(model, ds, GPTTrainConfig(precision="bf16", **FAST), DistEnv(), "exp")
+    m = task.train_step([collate_t2s([ds[0], ds[1]])])
+    assert torch.isfinite(torch.tensor(m["loss/ce"])) and model.head.weight.dtype == torch.float32
+    fp16 = GPTTask(load_gpt(S1)[0], ds, GPTTrainConfig(precision="fp16", **FAST), DistEnv(), "exp")
+    with pytest.raises(InvalidParameter, match="CUDA"):
+        fp16.train_step([collate_t2s([ds[0]])])

@@ -74,6 +74,7 @@ def test_streamed_wav_and_ogg_decode(client) -> None:
         assert sr == 32000 and len(samples) == (len(data) - 44) // 2
     with client.stream("GET", "/tts", params={"text": text, "text_lang": "en", "voice": "ref",
                                               "streaming_mode": 1, "media_type": "ogg"}) as r:
+        assert r.headers["x-sample-rate"] == "48000"
         data = b"".join(r.iter_bytes())
     assert data.count(b"OpusHead") == 1  # one continuous Ogg/Opus stream, not one file per chunk
     n, rate = decode_av(data)

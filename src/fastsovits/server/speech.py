@@ -204,7 +204,8 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
     """The whole response: a complete file, or a stream that starts with the first chunk."""
     stream = await service.open(job, route, request)
     media_type = MEDIA_TYPES[fmt]
-    headers = {"X-Sample-Rate": str(out_rate or stream.sample_rate), **(headers or {})}
+    whole_rate = 48000 if fmt == "opus" else out_rate or stream.sample_rate  # soundfile's Opus is 48 kHz
+    headers = {"X-Sample-Rate": str(whole_rate), **(headers or {})}
     if not streaming:
         try:
             rest = await stream.collect(request)
@@ -217,6 +218,7 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
         stream.close(200)
         return Response(body, media_type=media_type, headers=headers)
     encoder = stream_encoder(fmt, stream.sample_rate, out_rate)
+    headers["X-Sample-Rate"] = str(encoder.out_rate)
 
     async def body():
         status = 499

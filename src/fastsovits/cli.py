@@ -147,7 +147,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         weights_root=Path(a.weights_root) if a.weights_root else None,
         voices_file=Path(a.voices) if a.voices else None, allow_control=a.allow_control, max_models=a.max_models,
         max_model_bytes=int(a.max_model_mb * 2**20) if a.max_model_mb else None, num_slots=a.num_slots,
-        max_len=a.max_len, device=a.device, max_new_tokens=a.max_new_tokens or 1500, default_params=defaults)
+        max_len=a.max_len, device=a.device, dtype=a.dtype, max_new_tokens=a.max_new_tokens or 1500, default_params=defaults)
     serve(config, spec)
     return 0
 

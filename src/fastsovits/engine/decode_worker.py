@@ -45,7 +45,8 @@ class ChunkTask:
 
 class DecodeWorker:
     def __init__(self, decoder: DecodeRunner, stream_decoder: StreamDecoder,
-                 deliver: Callable[[tuple], None], max_batch: int = 8) -> None:
+                 deliver: Callable[[tuple], None], max_batch: int = 8, threads: int | None = None) -> None:
+        self.threads = threads
         self.decoder, self.stream_decoder, self.deliver, self.max_batch = decoder, stream_decoder, deliver, max_batch
         self._chunks: deque[ChunkTask] = deque()
         self._whole: deque[tuple[Any, DecodeItem]] = deque()
@@ -106,6 +107,8 @@ class DecodeWorker:
             return [self.decoder.decode([item])[0] for item in items]
 
     def _loop(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
         while (task := self._next()) is not None:
             t0 = time.perf_counter()
             try:

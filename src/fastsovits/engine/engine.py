@@ -141,7 +141,13 @@ class _Pending:
 
 class Engine:
     def __init__(self, t2s_model, synthesizer, *, num_slots: int = 8, max_len: int = 2600,
-                 prefill_token_budget: int = 4096, max_waiting: int = 10_000, decode_batch: int = 8) -> None:
+                 prefill_token_budget: int = 4096, max_waiting: int = 10_000, decode_batch: int | None = None,
+                 t2s_threads: int | None = None, decode_threads: int | None = None) -> None:
+        # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
+        # already long along time and batches spill the caches), so CPU decodes rows one by one.
+        cpu = next(synthesizer.parameters()).device.type == "cpu"
+        decode_batch = decode_batch or (1 if cpu else 8)
+        self._t2s_threads = t2s_threads
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
         self.t2s = T2SRunner(t2s_model, num_slots, max_len)
         self.decoder = DecodeRunner(synthesizer, decode_batch)
@@ -155,7 +161,7 @@ class Engine:
         self._streams: dict[int, StreamState] = {}  # row_id -> streaming state
         self._tokens: dict[int, list[int]] = {}  # row_id -> generated tokens, while its audio is decoded
         self.stream_decoder = StreamDecoder(synthesizer)
-        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch)
+        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch, decode_threads)
         self._mute_sim: list[float] | None = None
         self._ids = itertools.count()
         self._wake = threading.Event()
@@ -377,6 +383,8 @@ class Engine:
                                         s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final))
 
     def _loop(self) -> None:
+        if self._t2s_threads:
+            torch.set_num_threads(self._t2s_threads)
         while not self._stop.is_set():
             self._drain()
             if not self.scheduler.has_work():

@@ -64,10 +64,13 @@ def start_server(a: argparse.Namespace, files, port: int, workdir: Path) -> subp
         time.sleep(0.5)
 
 
+TOKEN_STREAM = {"on": False}  # --token-stream: pieces inside a sentence (streaming_mode) instead of whole sentences
+
+
 async def one(c: httpx.AsyncClient, text: str, seed: int) -> tuple[float | None, float, str | None]:
     t0 = time.perf_counter()
     body = {"model": "tts-1", "input": text, "voice": "bench", "response_format": "pcm", "seed": seed,
-            "text_split_method": "cut0"}
+            "text_split_method": "cut0", "streaming_mode": TOKEN_STREAM["on"]}
     first, nbytes = None, 0
     try:
         async with c.stream("POST", "/v1/audio/speech", json=body) as r:
@@ -127,7 +130,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--token-stream", action="store_true", help="token-chunk streaming (streaming_mode) requests")
     a = p.parse_args()
+    TOKEN_STREAM["on"] = a.token_stream
     a.levels = [int(x) for x in a.levels.split(",")]
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from fullsize import SENTENCES, write_models
@@ -141,7 +146,8 @@ def main() -> int:
             asyncio.run(phase(url, 1, 2, SENTENCES, a.max_seconds))  # warm-up (frontend, first reference)
             levels = [asyncio.run(phase(url, c, max(a.per_level, c), SENTENCES, a.max_seconds)) for c in a.levels]
             out = {"benchmark": "load", "device": a.device, "cpu": platform.processor() or platform.machine(),
-                   "cores": os.cpu_count(), "tokens_per_sentence": a.tokens, "levels": levels}
+                   "cores": os.cpu_count(), "tokens_per_sentence": a.tokens, "token_stream": a.token_stream,
+                   "levels": levels}
             by = {lv["clients"]: lv["audio_s_per_wall_s"] for lv in levels}
             if 1 in by and 16 in by and by[1]:
                 out["speedup_16_vs_1"] = round(by[16] / by[1], 2)

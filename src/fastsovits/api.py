@@ -339,17 +339,21 @@ class TTS:
         return [self._finish(h.result(), p) for h, p in handles]
 
     def stream(self, text: str, reference: Reference, language: str,
-               params: SynthesisParams | None = None) -> Iterator[AudioChunk]:
+               params: SynthesisParams | None = None) -> AudioStream:
         """Audio in order, each piece yielded as soon as it is decoded.
 
         ``params.streaming_mode`` False: one chunk per sentence (official ``return_fragment``);
         True: pieces inside a sentence while it is generated (official token streaming; chunks of
         ``min_chunk_length`` tokens, cut at silences unless ``fixed_length_chunk``, cross-faded over
         ``overlap_length`` tokens). The ``fragment_interval`` silence follows each sentence's last
-        piece. Closing the iterator early cancels the request and frees its engine slots.
+        piece. The request is submitted at once (bad input raises here). ``cancel()`` (from any
+        thread) or closing the iterator early cancels it and frees its engine slots.
         """
         params = params or SynthesisParams()
         handle = self._submit(text, reference, language, params, stream=params.streaming_mode)
+        return AudioStream(handle, self._pieces(handle, params))
+
+    def _pieces(self, handle, params: SynthesisParams) -> Iterator[AudioChunk]:
         gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
         try:
             for index, piece, last in handle.pieces():
@@ -363,3 +367,27 @@ class TTS:
         finally:
             if not handle.done:
                 handle.cancel()
+
+
+class AudioStream(Iterator[AudioChunk]):
+    """What :meth:`TTS.stream` returns: an iterator of ``AudioChunk`` with a thread-safe ``cancel()``.
+
+    ``cancel()`` may be called from another thread while a consumer is blocked in ``next()``: the
+    engine drops the request at once and the blocked ``next()`` raises ``Cancelled``."""
+
+    def __init__(self, handle, pieces: Iterator[AudioChunk]) -> None:
+        self.handle, self._pieces = handle, pieces
+
+    def __iter__(self) -> AudioStream:
+        return self
+
+    def __next__(self) -> AudioChunk:
+        return next(self._pieces)
+
+    def cancel(self) -> None:
+        if not self.handle.done:
+            self.handle.cancel()
+
+    def close(self) -> None:
+        self._pieces.close()  # type: ignore[attr-defined]
+        self.cancel()

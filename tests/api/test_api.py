@@ -147,3 +147,23 @@ def test_dtype_per_stage() -> None:
         voice = low.load_reference((wav, 32000), "This is the reference.", "en")
         audio = low.synthesize("Hello there.", voice, "en", GREEDY)
         assert audio.samples.dtype == np.float32 and audio.duration > 0.3
+
+
+def test_stream_cancel_from_another_thread(tts, voice) -> None:
+    import threading
+    import time
+
+    from fastsovits.errors import Cancelled
+
+    params = GREEDY.with_(text_split_method="cut5", max_new_tokens=60, streaming_mode=True)
+    stream = tts.stream(" ".join(f"Sentence number {i} is here." for i in range(40)), voice, "en", params)
+    got = [next(stream)]
+    threading.Thread(target=stream.cancel).start()  # while this thread waits in next()
+    with pytest.raises(Cancelled):
+        for chunk in stream:
+            got.append(chunk)
+    assert not got[-1].is_last
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and tts.engine.scheduler.num_running:
+        time.sleep(0.05)
+    assert tts.engine.scheduler.num_running == 0

@@ -71,6 +71,7 @@ class _Producer:
         self._loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
         self._stop = threading.Event()
+        self._chunks = None  # the AudioStream, once submitted (its cancel() is thread-safe)
         args = (tts, job.text, reference, job.language, job.params)
         self._thread = threading.Thread(target=self._run, args=args, name="fastsovits-request", daemon=True)
         self._thread.start()
@@ -82,7 +83,14 @@ class _Producer:
             pass
 
     def _run(self, tts, text, reference, language, params) -> None:
-        chunks = tts.stream(text, reference, language, params)
+        try:
+            chunks = tts.stream(text, reference, language, params)
+        except BaseException as e:  # noqa: BLE001 - handed to the request, which maps it to a status
+            self._put(e)
+            return
+        self._chunks = chunks
+        if self._stop.is_set():
+            chunks.cancel()
         try:
             for chunk in chunks:
                 self._put(chunk)
@@ -95,7 +103,10 @@ class _Producer:
             chunks.close()  # an unfinished job is cancelled in the engine; its slots are freed
 
     def stop(self) -> None:
+        """Client gone, timeout or shutdown: cancel the job now (not at its next audio piece)."""
         self._stop.set()
+        if self._chunks is not None:
+            self._chunks.cancel()
 
 
 class SpeechStream:

@@ -389,5 +389,4 @@ class AudioStream(Iterator[AudioChunk]):
             self.handle.cancel()
 
     def close(self) -> None:
-        self._pieces.close()  # type: ignore[attr-defined]
-        self.cancel()
+        self._pieces.close()  # type: ignore[attr-defined]  # its finally cancels an unfinished request

@@ -163,6 +163,7 @@ class Engine:
         self.stream_decoder = StreamDecoder(synthesizer)
         self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch, decode_threads)
         self._mute_sim: list[float] | None = None
+        self._planners: dict[StreamSpec, ChunkPlanner] = {}
         self._ids = itertools.count()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -366,7 +367,9 @@ class Engine:
             if state is None or r.row_id not in self._rows:
                 continue
             spec = self._rows[r.row_id][1].stream
-            planner = ChunkPlanner(spec, None if spec.fixed_length else self._mute_similarity())
+            planner = self._planners.get(spec)
+            if planner is None:  # one per distinct spec; planners hold no per-row state
+                planner = self._planners[spec] = ChunkPlanner(spec, None if spec.fixed_length else self._mute_similarity())
             cut = planner.next_cut(r.generated, state.cut)
             if cut is not None:
                 state.cut = cut

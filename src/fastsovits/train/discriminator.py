@@ -51,13 +51,18 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, self.period - t % self.period), "reflect")
             t = x.shape[2]
         x = x.view(b, c, t // self.period, self.period)  # [B, 1, T / p, p]
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
+        return _conv_stack(self.convs, self.conv_post, x)
+
+
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """leaky_relu(conv) for each conv, then the post conv: -> (flattened scores, every feature map)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
         fmap.append(x)
-        return torch.flatten(x, 1), fmap
+    x = post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1), fmap
 
 
 class ScaleDiscriminator(nn.Module):
@@ -75,13 +80,7 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = weight_norm(nn.Conv1d(chans[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1), fmap
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):

@@ -51,7 +51,8 @@ def child(a: argparse.Namespace) -> dict:
     b = a.child
     t0 = time.perf_counter()
     tts = TTS.from_pretrained(gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                              device=a.device, num_slots=b, max_len=a.max_len)
+                              device=a.device, num_slots=b, max_len=a.max_len, dtype=a.dtype,
+                              t2s_threads=a.t2s_threads, decode_threads=a.decode_threads)
     load_s = time.perf_counter() - t0
     ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
     lines = [ln.strip() for ln in Path(a.sentences).read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -99,6 +100,10 @@ def main() -> int:
     p.add_argument("--max-len", type=int, default=512, help="KV-cache positions per row")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16, "
+                   "or per stage: t2s=bf16,sovits=bf16")
+    p.add_argument("--t2s-threads", type=int, help="intra-op threads of the T2S (engine) thread")
+    p.add_argument("--decode-threads", type=int, help="intra-op threads of the decode thread")
     p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -124,10 +129,13 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--child", str(b), "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
                "--ref", a.ref, "--ref-text", a.ref_text, "--ref-lang", a.ref_lang, "--sentences", a.sentences,
                "--lang", a.lang, "--tokens", str(a.tokens), "--min-sentences", str(a.min_sentences),
-               "--max-len", str(a.max_len), "--threads", str(a.threads), "--device", a.device]
+               "--max-len", str(a.max_len), "--threads", str(a.threads), "--device", a.device, "--dtype", a.dtype]
+        cmd += ["--t2s-threads", str(a.t2s_threads)] if a.t2s_threads else []
+        cmd += ["--decode-threads", str(a.decode_threads)] if a.decode_threads else []
         cmd += ["--sv", a.sv] if a.sv else []
         cmd += ["--bert", a.bert] if a.bert else []
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it (fastsovits.runtime)
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode != 0 or not line:

@@ -106,6 +106,11 @@ def _as_dtype(value) -> torch.dtype:
 def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
     """``dtype`` of :meth:`TTS.from_pretrained` -> {"t2s": ..., "sovits": ...}."""
     auto = torch.float16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, str) and "=" in dtype:  # the CLI's per-stage form: "t2s=bf16,sovits=fp32"
+        pairs = [part.split("=", 1) for part in dtype.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise InvalidParameter(f"dtype {dtype!r}: write stage=dtype pairs, e.g. t2s=bf16,sovits=fp32")
+        dtype = {k.strip(): v.strip() for k, v in pairs}
     if isinstance(dtype, dict):
         unknown = set(dtype) - {"t2s", "sovits"}
         if unknown:
@@ -118,7 +123,8 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
 class TTS:
     def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
                  bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
-                 num_slots: int | None = None, max_len: int | None = None, early_stop_num: int = 1500) -> None:
+                 num_slots: int | None = None, max_len: int | None = None, early_stop_num: int = 1500,
+                 t2s_threads: int | None = None, decode_threads: int | None = None) -> None:
         from fastsovits.engine.budget import plan_cache
         from fastsovits.engine.engine import Engine
 
@@ -137,7 +143,8 @@ class TTS:
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
         self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend")
-        self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len).start()
+        self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len, t2s_threads=t2s_threads,
+                             decode_threads=decode_threads).start()
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
@@ -225,7 +232,12 @@ class TTS:
         t0 = time.perf_counter()
         phs = [phonemize(t, language, self.version) for t in texts]
         needs_bert = any(seg.lang == "zh" for p in phs for seg in p.segments)
-        berts = phone_features_batch(phs, self._component("bert") if needs_bert else None)
+        if needs_bert:
+            bert = self._component("bert")
+            with self.engine.gate:  # a model call: takes its turn with the T2S and decode stages (CPU)
+                berts = phone_features_batch(phs, bert)
+        else:
+            berts = phone_features_batch(phs, None)
         self.stage_seconds["frontend"] += time.perf_counter() - t0
         return [(torch.tensor(p.phone_ids, dtype=torch.long), b) for p, b in zip(phs, berts)]
 
@@ -251,15 +263,19 @@ class TTS:
         if text:
             if not language:
                 raise InvalidInput("the reference text needs its language")
-            prompt_semantic = self._component("ssl").prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
+            ssl = self._component("ssl")
+            with self.engine.gate:
+                prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
             prompt_phones, prompt_bert = self._phones_and_bert(text, language)
         specs, svs = [], []
         for clip in [audio, *aux]:
             wav32 = _load(clip, self.sample_rate)
             specs.append(reference_spectrogram(torch.from_numpy(wav32)[None]))
             if self.synthesizer.config.is_pro:
-                svs.append(self._component("sv").embed([torch.from_numpy(_load(clip, 16000))]))
-        with torch.no_grad():
+                sv = self._component("sv")
+                with self.engine.gate:
+                    svs.append(sv.embed([torch.from_numpy(_load(clip, 16000))]))
+        with torch.no_grad(), self.engine.gate:
             ge = self.synthesizer.style(specs, svs or None)
         ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
         self.stage_seconds["reference"] += time.perf_counter() - t0

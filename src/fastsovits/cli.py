@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fastsovits.runtime import prefer_passive_omp_wait
+
+    prefer_passive_omp_wait()  # before anything imports torch
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

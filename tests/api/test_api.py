@@ -135,6 +135,9 @@ def test_dtype_per_stage() -> None:
     assert stage_dtypes("auto", "cpu") == {"t2s": torch.float32, "sovits": torch.float32}
     assert stage_dtypes("auto", "cuda:0") == {"t2s": torch.float16, "sovits": torch.float16}
     assert stage_dtypes({"t2s": "bf16"}, "cpu") == {"t2s": torch.bfloat16, "sovits": torch.float32}
+    assert stage_dtypes("t2s=fp32, sovits=bf16", "cpu") == {"t2s": torch.float32, "sovits": torch.bfloat16}
+    with pytest.raises(InvalidParameter):
+        stage_dtypes("t2s=bf16,sovits", "cpu")
     with pytest.raises(InvalidParameter):
         stage_dtypes("int8", "cpu")
     with pytest.raises(InvalidParameter):

@@ -130,3 +130,38 @@ def test_row_that_never_fits_fails_only_its_job(models, monkeypatch) -> None:
         with pytest.raises(CapacityError):
             hb.result(timeout=60)
         assert len(ho.result(timeout=60)) == 1
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_cpu_stages_take_turns_through_the_gate(models, exclusive) -> None:
+    """With the gate on (the CPU default) a T2S step never runs while a decode runs; off, they may overlap."""
+    import threading
+    import time
+
+    t2s, synth, ge = models
+    spans: dict[str, list[tuple[float, float]]] = {"t2s": [], "decode": []}
+    lock = threading.Lock()
+
+    def timed(name, fn, pause):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            time.sleep(pause)  # widen the window in which an overlap would show
+            with lock:
+                spans[name].append((t0, time.perf_counter()))
+            return out
+        return run
+
+    jobs = [SynthesisJob(_sentences(ge, 3, seed)) for seed in (11, 12)]
+    with Engine(t2s, synth, num_slots=2, max_len=128, exclusive_compute=exclusive) as engine:
+        assert engine.gate.enabled is exclusive
+        engine.t2s.step = timed("t2s", engine.t2s.step, 0.002)
+        engine.decoder.decode = timed("decode", engine.decoder.decode, 0.05)
+        for h in [engine.submit(j) for j in jobs]:
+            h.result(timeout=120)
+    overlaps = sum(1 for a0, a1 in spans["t2s"] for b0, b1 in spans["decode"] if a0 < b1 and b0 < a1)
+    assert spans["t2s"] and spans["decode"]
+    if exclusive:
+        assert overlaps == 0
+    else:
+        assert overlaps > 0

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from fastsovits.engine.compute_gate import ComputeGate
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
 from fastsovits.errors import CapacityError
@@ -45,8 +46,10 @@ class ChunkTask:
 
 class DecodeWorker:
     def __init__(self, decoder: DecodeRunner, stream_decoder: StreamDecoder,
-                 deliver: Callable[[tuple], None], max_batch: int = 8, threads: int | None = None) -> None:
+                 deliver: Callable[[tuple], None], max_batch: int = 8, threads: int | None = None,
+                 gate: ComputeGate | None = None) -> None:
         self.threads = threads
+        self.gate = gate or ComputeGate(enabled=False)
         self.decoder, self.stream_decoder, self.deliver, self.max_batch = decoder, stream_decoder, deliver, max_batch
         self._chunks: deque[ChunkTask] = deque()
         self._whole: deque[tuple[Any, DecodeItem]] = deque()
@@ -110,16 +113,19 @@ class DecodeWorker:
         if self.threads:
             torch.set_num_threads(self.threads)
         while (task := self._next()) is not None:
-            t0 = time.perf_counter()
-            try:
-                if isinstance(task, ChunkTask):
-                    audio = self.stream_decoder.chunk(task.state, task.tokens, task.phones, task.ge, task.spec,
-                                                      task.noise_scale, task.speed, task.seed, task.final)
-                    result: tuple = ("piece", task.key, audio, task.final)
-                else:
-                    result = ("whole", [key for key, _ in task], self._decode_whole([item for _, item in task]))
-            except Exception as e:  # noqa: BLE001 - reported to the jobs concerned by the engine
-                keys = [task.key] if isinstance(task, ChunkTask) else [key for key, _ in task]
-                result = ("error", keys, e)
-            self.busy_seconds += time.perf_counter() - t0
+            with self.gate:
+                t0 = time.perf_counter()
+                result = self._run(task)
+                self.busy_seconds += time.perf_counter() - t0
             self.deliver(result)
+
+    def _run(self, task: ChunkTask | list[tuple[Any, DecodeItem]]) -> tuple:
+        try:
+            if isinstance(task, ChunkTask):
+                audio = self.stream_decoder.chunk(task.state, task.tokens, task.phones, task.ge, task.spec,
+                                                  task.noise_scale, task.speed, task.seed, task.final)
+                return ("piece", task.key, audio, task.final)
+            return ("whole", [key for key, _ in task], self._decode_whole([item for _, item in task]))
+        except Exception as e:  # noqa: BLE001 - reported to the jobs concerned by the engine
+            keys = [task.key] if isinstance(task, ChunkTask) else [key for key, _ in task]
+            return ("error", keys, e)

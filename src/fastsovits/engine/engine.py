@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fastsovits.engine.compute_gate import ComputeGate
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
 from fastsovits.engine.request import Row, RowSpec
@@ -142,11 +143,14 @@ class _Pending:
 class Engine:
     def __init__(self, t2s_model, synthesizer, *, num_slots: int = 8, max_len: int = 2600,
                  prefill_token_budget: int = 4096, max_waiting: int = 10_000, decode_batch: int | None = None,
-                 t2s_threads: int | None = None, decode_threads: int | None = None) -> None:
+                 t2s_threads: int | None = None, decode_threads: int | None = None,
+                 exclusive_compute: bool | None = None) -> None:
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
         # already long along time and batches spill the caches), so CPU decodes rows one by one.
         cpu = next(synthesizer.parameters()).device.type == "cpu"
         decode_batch = decode_batch or (1 if cpu else 8)
+        # CPU: T2S steps and decodes take turns at the cores (see compute_gate); CUDA overlaps them.
+        self.gate = ComputeGate(cpu if exclusive_compute is None else exclusive_compute)
         self._t2s_threads = t2s_threads
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
         self.t2s = T2SRunner(t2s_model, num_slots, max_len)
@@ -161,7 +165,8 @@ class Engine:
         self._streams: dict[int, StreamState] = {}  # row_id -> streaming state
         self._tokens: dict[int, list[int]] = {}  # row_id -> generated tokens, while its audio is decoded
         self.stream_decoder = StreamDecoder(synthesizer)
-        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch, decode_threads)
+        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch, decode_threads,
+                                   gate=self.gate)
         self._mute_sim: list[float] | None = None
         self._planners: dict[StreamSpec, ChunkPlanner] = {}
         self._ids = itertools.count()
@@ -395,13 +400,14 @@ class Engine:
                 self._wake.clear()
                 continue
             batch = self.scheduler.schedule()
-            t0 = time.perf_counter()
-            if batch.prefill and not self._prefill(batch.prefill):
-                continue
-            if not batch.rows:
-                continue
+            with self.gate:
+                t0 = time.perf_counter()
+                if batch.prefill and not self._prefill(batch.prefill):
+                    continue
+                if not batch.rows:
+                    continue
+                out = self.t2s.step()
             self.batch_sizes.append(len(batch.rows))
-            out = self.t2s.step()
             self.counters["steps"] += 1
             self.counters["tokens"] += len(batch.rows)
             for fn in self._step_listeners:

@@ -48,10 +48,18 @@ class StaticKVCache:
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, batch: int, max_len: int) -> StaticKVCache:
-        """A cache sized for ``model`` (a ``Text2Semantic``) in the model's dtype and device."""
+        """A cache sized for ``model`` (a ``Text2Semantic``) on the model's device.
+
+        The cache has the model's dtype, except for a bf16 model on a CPU: its keys and values are
+        kept in fp32, because the CPU's attention kernels for one query row are much slower in bf16
+        than in fp32 while the bf16 matmuls are what saves time (the step reads half the weight bytes).
+        """
         cfg = model.config
         param = next(model.parameters())
-        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=param.dtype, device=param.device)
+        dtype = param.dtype
+        if dtype == torch.bfloat16 and param.device.type == "cpu":
+            dtype = torch.float32
+        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=dtype, device=param.device)
 
     @property
     def batch(self) -> int:
@@ -71,8 +79,8 @@ class StaticKVCache:
             self.k[layer, : k.shape[0], :, :s] = k
             self.v[layer, : v.shape[0], :, :s] = v
         else:
-            self.k[layer][rows, :, :s] = k
-            self.v[layer][rows, :, :s] = v
+            self.k[layer][rows, :, :s] = k.to(self.k.dtype)
+            self.v[layer][rows, :, :s] = v.to(self.v.dtype)
 
     def write_step(self, layer: int, slots: Tensor, k: Tensor, v: Tensor,
                    kv_len: int | None = None) -> tuple[Tensor, Tensor]:
@@ -87,8 +95,8 @@ class StaticKVCache:
         index = slots.view(b, 1, 1, 1).expand(b, h, 1, d)  # [B, heads, 1, head_dim]
         k_layer = self.k[layer, :b]
         v_layer = self.v[layer, :b]
-        k_layer.scatter_(2, index, k)
-        v_layer.scatter_(2, index, v)
+        k_layer.scatter_(2, index, k.to(k_layer.dtype))
+        v_layer.scatter_(2, index, v.to(v_layer.dtype))
         if kv_len is not None and kv_len < self.max_len:
             return k_layer[:, :, :kv_len], v_layer[:, :, :kv_len]
         return k_layer, v_layer

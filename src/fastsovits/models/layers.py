@@ -108,7 +108,8 @@ class T2SBlock(nn.Module):
             else:
                 k, v = cache.write_step(layer, slots, k, v, kv_len)  # [B, H, kv_len, Dh]
         p = self.dropout if self.training else 0.0
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        # A cache may hold a wider dtype than the weights (bf16 model, fp32 cache on CPU): attend in it.
+        attn = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, dropout_p=p).to(x.dtype)
         attn = attn.transpose(1, 2).reshape(b, s, d)  # [B, S, H*Dh]
         x = self.norm1(x + F.dropout(self.out(attn), p, self.training))
         hidden = F.dropout(F.relu(self.ff1(x)), p, self.training)

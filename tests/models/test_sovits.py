@@ -99,6 +99,35 @@ def test_hifigan_lengths_make_rows_independent_of_padding() -> None:
     assert (unmasked[..., : 7 * 8] - alone).abs().max() > 1e-4  # without lengths the padding leaks in
 
 
+@pytest.mark.parametrize("resblock", ["1", "2"])
+def test_hifigan_channels_last_2d_path_equals_the_1d_path(resblock: str) -> None:
+    """The CPU layout (height-1 2-D convs, channels-last) computes the same waveform, masks and grads included."""
+    torch.manual_seed(4)
+    gen = HifiGan(8, resblock, (3, 7), ((1, 3, 5), (1, 3, 5)), (4, 2), 16, (8, 4), gin_channels=4)
+    g = torch.randn(2, 4, 1)
+    x = torch.randn(2, 8, 9)
+    lengths = torch.tensor([9, 6])
+    outs = {}
+    for flag in (False, True):
+        gen.channels_last = flag
+        gen.zero_grad()
+        y = gen(x, g, lengths=lengths)
+        y.square().sum().backward()
+        outs[flag] = (y.detach(), gen.ups[0].weight.grad.clone())
+        assert y.shape == (2, 1, 9 * 8) and y.is_contiguous()
+    torch.testing.assert_close(outs[True][0], outs[False][0], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(outs[True][1], outs[False][1], atol=1e-5, rtol=1e-4)
+    gen.eval()
+    with torch.no_grad():  # cached 2-D weights follow an in-place weight update
+        gen.channels_last = True
+        before = gen(x, g)
+        gen.conv_out.weight.mul_(2.0)
+        after = gen(x, g)
+        gen.channels_last = False
+        torch.testing.assert_close(after, gen(x, g), atol=1e-6, rtol=1e-5)
+    assert (after - before).abs().max() > 1e-4
+
+
 def test_resblock2_generator_runs() -> None:
     gen = HifiGan(8, "2", (3, 5), ((1, 3), (1, 3)), (2, 2), 8, (4, 4)).eval()
     assert gen(torch.randn(2, 8, 5)).shape == (2, 1, 20)

@@ -5,6 +5,12 @@ the multi-receptive-field residual blocks -> leaky_relu(0.01) -> conv_out (k7) -
 
 Batching: with ``lengths`` every conv input is zeroed past its row's length, which makes each row
 equal to decoding it alone (a conv sees zeros there either way); without it no masking happens.
+
+Layout: on a CPU the activations run as ``[B, C, 1, T]`` in channels-last memory and every conv
+as a 2-D conv with a height-1 kernel (same arithmetic). oneDNN then keeps one layout from the
+first conv to the last instead of reordering around each 1-D conv; the narrow late stages
+(24-96 channels at 16-32 kHz) gain the most, about 2.5x in bf16 on an AVX-512 CPU (docs/engine.md).
+``channels_last=None`` picks it on CPU; the plain 1-D path stays for CUDA and for training.
 """
 
 from __future__ import annotations
@@ -30,6 +36,36 @@ def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
     return x if mask is None else x * mask
 
 
+class _Weights2d:
+    """Height-1, channels-last copies of conv weights for the 2-D path, refreshed when a weight changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[int, int, Tensor]] = {}
+
+    def get(self, weight: Tensor, transposed: bool = False) -> Tensor:
+        if torch.is_grad_enabled() and weight.requires_grad:  # training: keep autograd through the weight
+            return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        key = (weight.data_ptr(), weight._version)
+        hit = self._cache.get(id(weight))
+        if hit is not None and hit[:2] == key:
+            return hit[2]
+        w = weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        self._cache[id(weight)] = (*key, w)
+        return w
+
+
+def conv(module: nn.Conv1d | nn.ConvTranspose1d, x: Tensor, weights: _Weights2d | None) -> Tensor:
+    """``module(x)`` for x [B, C, T], or the same conv as 2-D for x [B, C, 1, T] (channels-last)."""
+    if x.dim() == 3:
+        return module(x)
+    (s,), (p,), (d,) = module.stride, module.padding, module.dilation
+    w = weights.get(module.weight)
+    if isinstance(module, nn.ConvTranspose1d):
+        (op,) = module.output_padding
+        return F.conv_transpose2d(x, w, module.bias, (1, s), (0, p), (0, op), module.groups, (1, d))
+    return F.conv2d(x, w, module.bias, (1, s), (0, p), (1, d), module.groups)
+
+
 class ResBlock1(nn.Module):
     """Pairs (dilated conv, plain conv), each pair a residual step."""
 
@@ -42,10 +78,10 @@ class ResBlock1(nn.Module):
             nn.Conv1d(channels, channels, kernel, padding=_same_pad(kernel, 1)) for _ in dilations
         )
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None, weights: _Weights2d | None = None) -> Tensor:
         for c1, c2 in zip(self.dilated, self.plain):
-            h = c1(_masked(F.leaky_relu(x, SLOPE), mask))
-            x = c2(_masked(F.leaky_relu(h, SLOPE), mask)) + x
+            h = conv(c1, _masked(F.leaky_relu(x, SLOPE), mask), weights)
+            x = conv(c2, _masked(F.leaky_relu(h, SLOPE), mask), weights) + x
         return x
 
 
@@ -58,9 +94,9 @@ class ResBlock2(nn.Module):
             nn.Conv1d(channels, channels, kernel, dilation=d, padding=_same_pad(kernel, d)) for d in dilations
         )
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None, weights: _Weights2d | None = None) -> Tensor:
         for c in self.dilated:
-            x = c(_masked(F.leaky_relu(x, SLOPE), mask)) + x
+            x = conv(c, _masked(F.leaky_relu(x, SLOPE), mask), weights) + x
         return x
 
 
@@ -76,8 +112,11 @@ class HifiGan(nn.Module):
         upsample_kernel_sizes: Sequence[int],
         gin_channels: int = 0,
         out_bias: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
+        self.channels_last = channels_last  # None: on CPU (see the module docstring)
+        self._weights2d = _Weights2d()
         if resblock not in ("1", "2"):
             raise ValueError(f"resblock must be '1' or '2', got {resblock!r}")
         block = ResBlock1 if resblock == "1" else ResBlock2
@@ -108,19 +147,30 @@ class HifiGan(nn.Module):
 
     def forward(self, x: Tensor, g: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
         """x: [B, C, T] (zero past each length), g: [B or 1, gin, 1], lengths: [B] -> [B, 1, T * prod(rates)]."""
-        mask = None if lengths is None else _time_mask(lengths, x.shape[2], x.dtype)
+        two_d = self.channels_last if self.channels_last is not None else x.device.type == "cpu"
+        weights = self._weights2d if two_d else None
+
+        def layout(t: Tensor) -> Tensor:  # [B, C, T] -> [B, C, 1, T] channels-last on the 2-D path
+            return t.unsqueeze(2).contiguous(memory_format=torch.channels_last) if two_d else t
+
+        def time_mask(n: Tensor, width: int) -> Tensor:
+            m = _time_mask(n, width, x.dtype)
+            return m.unsqueeze(2) if two_d else m
+
+        mask = None if lengths is None else time_mask(lengths, x.shape[2])
         ups_lengths = None if lengths is None else self.upsampled_lengths(lengths)
-        x = self.conv_in(_masked(x, mask))
+        x = conv(self.conv_in, _masked(layout(x), mask), weights)
         if g is not None and self.cond is not None:
-            x = x + self.cond(g)
+            x = x + conv(self.cond, layout(g), weights)
         for i, up in enumerate(self.ups):
-            x = up(_masked(F.leaky_relu(x, SLOPE), mask))
+            x = conv(up, _masked(F.leaky_relu(x, SLOPE), mask), weights)
             if ups_lengths is not None:
-                mask = _time_mask(ups_lengths[i], x.shape[2], x.dtype)
+                mask = time_mask(ups_lengths[i], x.shape[-1])
             blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
-            acc = blocks[0](x, mask)
+            acc = blocks[0](x, mask, weights)
             for block in blocks[1:]:
-                acc = acc + block(x, mask)
+                acc = acc + block(x, mask, weights)
             x = acc / self.n_kernels
-        x = self.conv_out(_masked(F.leaky_relu(x), mask))
-        return _masked(torch.tanh(x), mask)
+        x = conv(self.conv_out, _masked(F.leaky_relu(x), mask), weights)
+        x = _masked(torch.tanh(x), mask)
+        return x[:, :, 0].contiguous() if two_d else x

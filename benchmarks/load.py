@@ -1,6 +1,6 @@
 """Load test of ``fastsovits serve`` on loopback with the full-size random models (prints JSON).
 
-    python benchmarks/load.py [--models DIR] [--levels 1,4,16,64] [--per-level 32] [--soak 500]
+    python benchmarks/load.py [--models DIR] [--levels 1,4,16,64] [--per-level 32] [--soak 500] [--dtype bf16]
 
 Starts the real server as a subprocess (full-size random official-format files from
 ``benchmarks/fullsize.py``; the zeroed EOS row makes every sentence exactly ``--tokens`` tokens),
@@ -47,6 +47,7 @@ def start_server(a: argparse.Namespace, files, port: int, workdir: Path) -> subp
            "--num-slots", str(a.num_slots), "--max-len", "1024"]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
+    cmd += ["--dtype", a.dtype]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, stdout=open(workdir / "server.log", "wb"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 600
@@ -129,6 +130,7 @@ def main() -> int:
     p.add_argument("--num-slots", type=int, default=64)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="auto", help="the server's --dtype (auto, fp32, bf16, t2s=bf16,sovits=bf16)")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--token-stream", action="store_true", help="token-chunk streaming (streaming_mode) requests")
     a = p.parse_args()
@@ -145,7 +147,7 @@ def main() -> int:
         try:
             asyncio.run(phase(url, 1, 2, SENTENCES, a.max_seconds))  # warm-up (frontend, first reference)
             levels = [asyncio.run(phase(url, c, max(a.per_level, c), SENTENCES, a.max_seconds)) for c in a.levels]
-            out = {"benchmark": "load", "device": a.device, "cpu": platform.processor() or platform.machine(),
+            out = {"benchmark": "load", "device": a.device, "dtype": a.dtype, "cpu": platform.processor() or platform.machine(),
                    "cores": os.cpu_count(), "tokens_per_sentence": a.tokens, "token_stream": a.token_stream,
                    "levels": levels}
             by = {lv["clients"]: lv["audio_s_per_wall_s"] for lv in levels}

@@ -15,6 +15,7 @@ forward.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,7 @@ import torch
 from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, MissingResource
 from fastsovits.params import SynthesisParams
 
+log = logging.getLogger(__name__)
 REFERENCE_CACHE_SIZE = 64
 FRONTEND_GROUP = 8  # sentences phonemized together (one BERT forward) by the frontend worker
 
@@ -163,6 +165,12 @@ class TTS:
 
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         dtypes = stage_dtypes(dtype, device)
+        if str(device).startswith("cpu") and torch.bfloat16 in dtypes.values():
+            from fastsovits.runtime import cpu_has_native_bf16
+
+            if not cpu_has_native_bf16():
+                log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
+                            "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def prefer_passive_omp_wait() -> bool:
@@ -20,3 +21,16 @@ def prefer_passive_omp_wait() -> bool:
         return False
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return True
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX_BF16); elsewhere torch emulates it slowly.
+
+    Reads the Linux CPU flags; on other systems (no /proc/cpuinfo) it answers False.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags

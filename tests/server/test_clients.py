@@ -128,3 +128,24 @@ def test_set_gpt_weights_loads_a_new_default_model(client) -> None:
     r = client.post("/v1/audio/speech", json={"model": "default", "input": TEXT, "voice": "ref",
                                               "response_format": "wav"})  # the first model is still named
     assert r.status_code == 200
+
+
+def test_openai_sse_stream_format(client) -> None:
+    """stream_format=sse: base64 audio deltas, then a done event; the audio equals the plain stream's."""
+    import json
+
+    body = {"model": "tts-1", "voice": "ref", "input": TEXT, "response_format": "pcm", "seed": 11,
+            "text_split_method": "cut0"}
+    plain = client.post("/v1/audio/speech", json=body)
+    assert plain.status_code == 200, plain.text
+    r = client.post("/v1/audio/speech", json={**body, "stream_format": "sse"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(block[len("data: "):]) for block in r.text.split("\n\n") if block.startswith("data: ")]
+    assert [e["type"] for e in events][-1] == "speech.audio.done"
+    assert {e["type"] for e in events[:-1]} == {"speech.audio.delta"}
+    audio = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
+    assert audio == plain.content and len(audio) > 3200
+    assert events[-1]["usage"]["output_tokens"] > 0
+    bad = client.post("/v1/audio/speech", json={**body, "stream_format": "sse", "stream": False})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "InvalidParameter"

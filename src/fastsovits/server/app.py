@@ -11,7 +11,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import signal
+import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -39,6 +41,7 @@ class ServerState:
     metrics: ServerMetrics
     service: SpeechService
     ready: bool = False
+    restart_requested: bool = False  # /control?command=restart: re-exec after the graceful shutdown
     _default_voice: Voice | None = field(default=None, repr=False)  # set by /set_refer_audio
 
     def default_voice(self) -> Voice | None:
@@ -170,3 +173,9 @@ def serve(config: ServerConfig, model: ModelSpec) -> None:
         signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=config.host, port=config.port, timeout_graceful_shutdown=int(config.shutdown_timeout_s),
                 log_level="warning", access_log=False)
+    if app.state.fastsovits.restart_requested:
+        # As the official api_v2 restart: the same command line again, in this process (same pid, so a
+        # supervisor keeps tracking it). In-flight requests have finished; API-added voices are not kept.
+        log.info("restarting")
+        argv = [sys.executable, "-m", "fastsovits", *sys.argv[1:]]
+        os.execv(sys.executable, argv)

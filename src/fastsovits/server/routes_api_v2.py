@@ -151,5 +151,7 @@ async def control(request: Request, background: BackgroundTasks, command: str | 
         background.add_task(os.kill, os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
         return {"message": "exiting"}
     if command == "restart":
-        raise NotSupported("restart is not supported: run the server under a supervisor and use command=exit")
+        st.restart_requested = True
+        background.add_task(os.kill, os.getpid(), signal.SIGTERM)  # graceful shutdown, then serve() re-executes
+        return {"message": "restarting"}
     raise InvalidParameter(f"command={command!r} must be 'exit' or 'restart'")

@@ -3,15 +3,16 @@
 ``voice`` is a registered voice; OpenAI's built-in names (alloy, nova, ...) and ``default`` mean
 the server's default voice. ``model`` is a declared model name; ``tts-1``/``tts-1-hd``/``gpt-sovits``
 mean the voice's model (or the default). The response streams (chunked) as OpenAI's does, except
-``flac``, sent whole because its header needs the length; ``"stream": false`` asks for one file.
+``flac``, sent whole because its header needs the length; ``"stream": false`` asks for one file;
+``"stream_format": "sse"`` sends OpenAI's server-sent events (base64 audio deltas, then a done event).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from fastsovits.errors import EmptyText, TextTooLong
-from fastsovits.server.errors import NotFound, NotSupported
+from fastsovits.errors import EmptyText, InvalidParameter, TextTooLong
+from fastsovits.server.errors import NotFound
 from fastsovits.server.schemas import OPENAI_PCM_RATE, SpeechRequest, to_params
 from fastsovits.server.speech import SpeechJob, respond
 
@@ -37,17 +38,20 @@ async def speech(request: Request, body: SpeechRequest):
         raise EmptyText("input is empty")
     if len(body.input) > st.config.max_text_chars:
         raise TextTooLong(f"input has {len(body.input)} characters; this server accepts {st.config.max_text_chars}")
-    if body.stream_format == "sse":
-        raise NotSupported("stream_format='sse' is not supported; use 'audio'")
+    sse = body.stream_format == "sse"
+    if sse and body.stream is False:
+        raise InvalidParameter("stream_format='sse' streams; it cannot be combined with stream=false")
     voice = _voice(st, body.voice)
     model = None if body.model in MODEL_ALIASES else st.models.spec(body.model).name
     language = (body.language or voice.language or "auto").lower()
     params = to_params(body, st.config, speed_factor=body.speed)
     fmt = body.response_format
     out_rate = OPENAI_PCM_RATE if fmt == "pcm" else None
-    streaming = body.stream is not False and fmt != "flac"
+    streaming = sse or (body.stream is not False and fmt != "flac")
+    if sse and fmt == "flac":
+        raise InvalidParameter("stream_format='sse' needs a streamable response_format (pcm, wav, mp3, opus, aac)")
     job = SpeechJob(body.input, language, voice, params, model)
-    return await respond(st.service, job, "/v1/audio/speech", fmt, streaming, request, out_rate)
+    return await respond(st.service, job, "/v1/audio/speech", fmt, streaming, request, out_rate, sse=sse)
 
 
 @router.get("/v1/models")

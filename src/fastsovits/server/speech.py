@@ -10,6 +10,8 @@ frees its cache slots.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import threading
 import time
@@ -210,9 +212,23 @@ def _status(exc: BaseException) -> int:
     return 499 if isinstance(exc, (ClientDisconnected, asyncio.CancelledError)) else status_of(exc)
 
 
+def sse_event(payload: dict) -> bytes:
+    """One server-sent event (``data: <json>`` and a blank line), as OpenAI's ``stream_format="sse"``."""
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _sse_delta(data: bytes) -> bytes:
+    return sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}) if data else b""
+
+
 async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, streaming: bool, request,
-                  out_rate: int | None = None, headers: dict | None = None) -> Response:
-    """The whole response: a complete file, or a stream that starts with the first chunk."""
+                  out_rate: int | None = None, headers: dict | None = None, sse: bool = False) -> Response:
+    """The whole response: a complete file, or a stream that starts with the first chunk.
+
+    ``sse``: the stream is OpenAI's server-sent events instead of raw bytes: ``speech.audio.delta``
+    events carry the encoded audio in base64, ``speech.audio.done`` ends it (with ``usage``), and an
+    ``error`` event reports a failure after the first event.
+    """
     stream = await service.open(job, route, request)
     media_type = MEDIA_TYPES[fmt]
     whole_rate = 48000 if fmt == "opus" else out_rate or stream.sample_rate  # soundfile's Opus is 48 kHz
@@ -231,15 +247,22 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
     encoder = stream_encoder(fmt, stream.sample_rate, out_rate)
     headers["X-Sample-Rate"] = str(encoder.out_rate)
 
+    frame = _sse_delta if sse else (lambda data: data)
+
     async def body():
         status = 499
         try:
-            yield await to_thread.run_sync(encoder.feed, stream.first)
+            yield frame(await to_thread.run_sync(encoder.feed, stream.first))
             while (x := await stream.next()) is not None:
                 data = await to_thread.run_sync(encoder.feed, x)
                 if data:
-                    yield data
-            yield await to_thread.run_sync(encoder.finish)
+                    yield frame(data)
+            yield frame(await to_thread.run_sync(encoder.finish))
+            if sse:
+                chars = len(job.text)
+                yield sse_event({"type": "speech.audio.done",
+                                 "usage": {"input_tokens": chars, "output_tokens": stream.samples_out,
+                                           "total_tokens": chars + stream.samples_out}})
             status = 200
         except (asyncio.CancelledError, GeneratorExit):
             service.metrics.cancelled.labels("disconnect").inc()
@@ -248,7 +271,12 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             status = _status(e)
             service.metrics.errors.labels(type(e).__name__).inc()
             log.warning("stream of %s ended early: %s: %s", route, type(e).__name__, e)
+            if sse:
+                yield sse_event({"type": "error", "error": {"type": type(e).__name__, "message": str(e)}})
         finally:
             stream.close(status)
 
+    if sse:
+        headers["Cache-Control"] = "no-cache"
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
     return StreamingResponse(body(), media_type=media_type, headers=headers)

@@ -107,7 +107,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", help="model version when it cannot be detected")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
     p.add_argument("--dtype", default="auto",
-                   help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16")
+                   help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16, or per "
+                        "stage as t2s=fp32,sovits=bf16; bf16 is ~1.7x faster on CPUs with AVX512_BF16/AMX")
 
 
 def _cmd_download(a: argparse.Namespace) -> int:

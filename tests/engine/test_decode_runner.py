@@ -52,3 +52,18 @@ def test_lengths_and_seed(synth) -> None:
     b = DecodeRunner(synth).decode([DecodeItem(noisy.codes, noisy.phones, noisy.ge, 0.5, noisy.speed, seed=7)])[0]
     assert np.array_equal(a, DecodeRunner(synth).decode([noisy])[0])
     assert not np.array_equal(a, b)
+
+
+def test_bf16_decode_stays_close_to_fp32(synth) -> None:
+    """The bf16 CPU path (weights and activations bf16) gives the fp32 waveform within a few percent."""
+    import copy
+
+    low = copy.deepcopy(synth).to(torch.bfloat16)
+    items = _items(synth, n=3)
+    full = DecodeRunner(synth, max_batch=1).decode(items)
+    half = DecodeRunner(low, max_batch=1).decode(items)
+    for a, b in zip(full, half):
+        assert a.shape == b.shape and b.dtype == np.float32
+        rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-9))
+        assert rel < 0.08, f"bf16 waveform {rel:.3f} away from fp32 (relative L2)"
+        assert float(np.abs(a - b).max()) < 0.05

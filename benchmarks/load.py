@@ -146,7 +146,12 @@ def main() -> int:
         proc = start_server(a, files, port, Path(tmp))
         try:
             asyncio.run(phase(url, 1, 2, SENTENCES, a.max_seconds))  # warm-up (frontend, first reference)
-            levels = [asyncio.run(phase(url, c, max(a.per_level, c), SENTENCES, a.max_seconds)) for c in a.levels]
+            levels = []
+            for c in a.levels:
+                busy0 = _busy(httpx.get(url + "/metrics").text)
+                levels.append(asyncio.run(phase(url, c, max(a.per_level, c), SENTENCES, a.max_seconds)))
+                busy1 = _busy(httpx.get(url + "/metrics").text)
+                levels[-1]["busy_s"] = {k: round(busy1[k] - busy0.get(k, 0.0), 2) for k in busy1}
             out = {"benchmark": "load", "device": a.device, "dtype": a.dtype, "cpu": platform.processor() or platform.machine(),
                    "cores": os.cpu_count(), "tokens_per_sentence": a.tokens, "token_stream": a.token_stream,
                    "levels": levels}
@@ -171,6 +176,16 @@ def main() -> int:
             proc.wait(120)
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _busy(text: str) -> dict[str, float]:
+    """Engine busy seconds per stage (summed over resident models) from /metrics."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("fastsovits_stage_busy_seconds_total{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            out[stage] = out.get(stage, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _batch_mean(text: str) -> float | None:

@@ -39,6 +39,13 @@ class _EngineCollector:
             for name, s in stats.items():
                 c.add_metric([name], s[key])
             yield c
+        c = CounterMetricFamily("fastsovits_stage_busy_seconds",
+                                "seconds the engine spent in each model stage (t2s: prefill and steps; decode: SoVITS)",
+                                labels=["model", "stage"])
+        for name, s in stats.items():
+            c.add_metric([name, "t2s"], s["t2s_seconds"])
+            c.add_metric([name, "decode"], s["decode_seconds"])
+        yield c
         g = GaugeMetricFamily("fastsovits_tokens_per_second", f"tokens per second over the last {RATE_WINDOW_S} s")
         g.add_metric([], self.m.tokens_per_second())
         yield g

@@ -95,3 +95,19 @@ def test_bf16_model_on_cpu_keeps_an_fp32_cache_and_stays_close_to_fp32() -> None
         # greedy: continue both runners from the same tokens is not possible; compare while they agree
         if outs[0].tokens != outs[1].tokens:
             break
+
+
+def test_step_window_covers_busy_rows_and_rounds_kv_len(model) -> None:
+    """(rows, kv_len) of a step: one past the highest busy slot, the longest row rounded up to the bucket."""
+    runner = T2SRunner(model, 4, 128)
+    assert runner.kv_bucket == 16  # CPU
+    assert runner.window() == (1, 16)
+    rows = _rows(2, seed=9)
+    runner.admit([0, 2], rows, [GREEDY, GREEDY])
+    longest = max(r.phones.numel() + (0 if r.prompt is None else r.prompt.numel()) for r in rows)
+    n, kv_len = runner.window()
+    assert n == 3 and kv_len % 16 == 0 and longest + 1 <= kv_len < longest + 1 + 16
+    runner.step()
+    assert runner.window()[1] >= longest + 2
+    runner.release([2])
+    assert runner.window()[0] == 1

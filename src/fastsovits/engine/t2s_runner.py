@@ -9,7 +9,9 @@ and no allocation in the cache.
 
 Only the used part of the cache is touched: a step runs rows ``0 .. n-1`` where ``n`` is one past
 the highest busy slot (the scheduler hands out the lowest free slot, so busy slots stay packed)
-and attends over positions ``0 .. kv_len-1``, the longest busy row rounded up to ``KV_BUCKET``.
+and attends over positions ``0 .. kv_len-1``, the longest busy row rounded up to ``kv_bucket`` (16 on
+CPU, where a step reads the whole fp32 KV window from memory and rounding is pure waste; 64 on CUDA, where
+fewer distinct lengths mean fewer graph buckets).
 Both are host-side integers (no sync) and views of the cache (no copy); on an accelerator the
 (n, kv_len) pairs are the shape buckets a captured graph would be keyed on. Free slots inside
 ``0 .. n-1`` compute ignored values.
@@ -26,7 +28,8 @@ from fastsovits.engine.kv_cache import StaticKVCache
 from fastsovits.engine.request import StepOutput
 from fastsovits.engine.sampling import GREEDY, RowSampling, SamplingTensors, T2SRow, mark_seen_, pad_rows, sample_step
 
-KV_BUCKET = 64  # attention length granularity (positions)
+KV_BUCKET = {"cpu": 16}  # attention length granularity (positions) per device type
+KV_BUCKET_DEFAULT = 64
 
 
 class T2SRunner:
@@ -34,6 +37,7 @@ class T2SRunner:
         self.model = model
         cfg = model.config
         self.device = next(model.parameters()).device
+        self.kv_bucket = KV_BUCKET.get(self.device.type, KV_BUCKET_DEFAULT)
         self.num_slots, self.max_len, self.eos = num_slots, max_len, cfg.eos
         self.cache = StaticKVCache.for_model(model, num_slots, max_len)
         self.knobs = SamplingTensors.from_rows([GREEDY] * num_slots, cfg.vocab_size, self.device)
@@ -72,10 +76,10 @@ class T2SRunner:
     def window(self) -> tuple[int, int]:
         """(rows, kv_len) the next step covers."""
         if not self._host_pos:
-            return 1, min(self.max_len, KV_BUCKET)
+            return 1, min(self.max_len, self.kv_bucket)
         n = max(self._host_pos) + 1
         longest = max(self._host_pos.values()) + 1
-        return n, min(self.max_len, -(-longest // KV_BUCKET) * KV_BUCKET)
+        return n, min(self.max_len, -(-longest // self.kv_bucket) * self.kv_bucket)
 
     @torch.no_grad()
     def step(self) -> StepOutput:

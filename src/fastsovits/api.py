@@ -165,12 +165,15 @@ class TTS:
 
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         dtypes = stage_dtypes(dtype, device)
-        if str(device).startswith("cpu") and torch.bfloat16 in dtypes.values():
+        if str(device).startswith("cpu"):
             from fastsovits.runtime import cpu_has_native_bf16
 
-            if not cpu_has_native_bf16():
+            if torch.bfloat16 in dtypes.values() and not cpu_has_native_bf16():
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
+            elif dtype == "auto" and cpu_has_native_bf16():
+                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) runs about 1.7x faster than the fp32 "
+                         "default, within about 0.001 of its waveforms (docs/engine.md, 'Precision')")
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)

@@ -170,3 +170,21 @@ def test_stream_cancel_from_another_thread(tts, voice) -> None:
     while time.monotonic() < deadline and tts.engine.scheduler.num_running:
         time.sleep(0.05)
     assert tts.engine.scheduler.num_running == 0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_advice_follows_the_cpu(monkeypatch, caplog, native) -> None:
+    """fp32 default on a bf16-capable CPU: a hint; bf16 asked for on a CPU without bf16 units: a warning."""
+    import logging
+
+    import fastsovits.runtime as runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    files = dict(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",
+                 hubert_dir=REF / "tiny/tiny_hubert", device="cpu", num_slots=1, max_len=64)
+    with caplog.at_level(logging.INFO, logger="fastsovits.api"):
+        TTS.from_pretrained(**files).close()
+        TTS.from_pretrained(**files, dtype="bf16").close()
+    hints = [r for r in caplog.records if "has bf16 units" in r.getMessage()]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "no bf16 units" in r.getMessage()]
+    assert (len(hints), len(warnings)) == ((1, 0) if native else (0, 1))

@@ -21,13 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
+def vector_flags() -> list[str]:
+    from fastsovits.runtime import cpu_flags
+
+    return sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
 
 
 @torch.no_grad()
@@ -80,7 +77,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         files = write_models(a.workdir or tmp)
-        out = {"benchmark": "precision", "cpu_flags": cpu_flags(), "threads": a.threads, **measure(files, a.threads)}
+        out = {"benchmark": "precision", "cpu_flags": vector_flags(), "threads": a.threads, **measure(files, a.threads)}
     print(json.dumps(out, indent=2))
     return 0
 

@@ -168,10 +168,11 @@ class TTS:
         if str(device).startswith("cpu"):
             from fastsovits.runtime import cpu_has_native_bf16
 
-            if torch.bfloat16 in dtypes.values() and not cpu_has_native_bf16():
+            native = cpu_has_native_bf16()
+            if torch.bfloat16 in dtypes.values() and not native:
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
-            elif dtype == "auto" and cpu_has_native_bf16():
+            elif dtype == "auto" and native:
                 log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) runs about 1.7x faster than the fp32 "
                          "default, within about 0.001 of its waveforms (docs/engine.md, 'Precision')")
         max_sec = None

@@ -23,14 +23,19 @@ def prefer_passive_omp_wait() -> bool:
     return True
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX_BF16); elsewhere torch emulates it slowly.
-
-    Reads the Linux CPU flags; on other systems (no /proc/cpuinfo) it answers False.
-    """
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where that file does not exist."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return frozenset()
+    return frozenset(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                           if line.startswith("flags")), []))
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX_BF16); elsewhere torch emulates it slowly.
+
+    Answers False where the flags cannot be read (no /proc/cpuinfo).
+    """
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})

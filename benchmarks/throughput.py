@@ -52,7 +52,8 @@ def child(a: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     tts = TTS.from_pretrained(gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
                               device=a.device, num_slots=b, max_len=a.max_len, dtype=a.dtype,
-                              t2s_threads=a.t2s_threads, decode_threads=a.decode_threads)
+                              t2s_threads=a.t2s_threads, decode_threads=a.decode_threads,
+                              cuda_graphs={"auto": None, "on": True, "off": False}[a.cuda_graphs])
     load_s = time.perf_counter() - t0
     ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
     lines = [ln.strip() for ln in Path(a.sentences).read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -73,6 +74,7 @@ def child(a: argparse.Namespace) -> dict:
     fe_s = tts.stage_seconds["frontend"] - base[2]["frontend"]
     steps = list(engine.batch_sizes)[len(rows):]
     audio_s = sum(x.duration for x in audios)
+    graphs = engine.t2s.graphs
     tts.close()
     return {"batch_size": b, "sentences": n, "tokens": tokens, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
@@ -80,6 +82,7 @@ def child(a: argparse.Namespace) -> dict:
             "audio_s": round(audio_s, 2), "audio_s_per_s": round(audio_s / wall, 3),
             "rtf": round(wall / audio_s, 3) if audio_s else None,
             "mean_rows_per_step": round(sum(steps) / len(steps), 2) if steps else 0,
+            "cuda_graphs": {"captured": graphs.captures, "replays": graphs.replays} if graphs is not None else None,
             "stage_seconds": {"t2s": round(t2s_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
                               "reference_load": round(tts.stage_seconds["reference"], 2),
                               "model_load": round(load_s, 2)},
@@ -102,6 +105,8 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16, "
                    "or per stage: t2s=bf16,sovits=bf16")
+    p.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
+                   help="T2S step from captured CUDA graphs (auto: on for CUDA)")
     p.add_argument("--t2s-threads", type=int, help="intra-op threads of the T2S (engine) thread")
     p.add_argument("--decode-threads", type=int, help="intra-op threads of the decode thread")
     p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
@@ -130,6 +135,7 @@ def main() -> int:
                "--ref", a.ref, "--ref-text", a.ref_text, "--ref-lang", a.ref_lang, "--sentences", a.sentences,
                "--lang", a.lang, "--tokens", str(a.tokens), "--min-sentences", str(a.min_sentences),
                "--max-len", str(a.max_len), "--threads", str(a.threads), "--device", a.device, "--dtype", a.dtype]
+        cmd += ["--cuda-graphs", a.cuda_graphs]
         cmd += ["--t2s-threads", str(a.t2s_threads)] if a.t2s_threads else []
         cmd += ["--decode-threads", str(a.decode_threads)] if a.decode_threads else []
         cmd += ["--sv", a.sv] if a.sv else []

@@ -126,7 +126,8 @@ class TTS:
     def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
                  bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
                  num_slots: int | None = None, max_len: int | None = None, early_stop_num: int = 1500,
-                 t2s_threads: int | None = None, decode_threads: int | None = None) -> None:
+                 t2s_threads: int | None = None, decode_threads: int | None = None,
+                 cuda_graphs: bool | None = None) -> None:
         from fastsovits.engine.budget import plan_cache
         from fastsovits.engine.engine import Engine
 
@@ -146,7 +147,7 @@ class TTS:
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
         self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend")
         self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len, t2s_threads=t2s_threads,
-                             decode_threads=decode_threads).start()
+                             decode_threads=decode_threads, cuda_graphs=cuda_graphs).start()
 
     # ----------------------------------------------------------------------------- loading
     @classmethod

@@ -94,7 +94,11 @@ def _open_tts(a: argparse.Namespace):
     from fastsovits.api import TTS
 
     return TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                               version=a.version, device=a.device, dtype=a.dtype)
+                               version=a.version, device=a.device, dtype=a.dtype,
+                               cuda_graphs=CUDA_GRAPHS[a.cuda_graphs])
+
+
+CUDA_GRAPHS = {"auto": None, "on": True, "off": False}
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -109,6 +113,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="auto",
                    help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16, or per "
                         "stage as t2s=fp32,sovits=bf16; bf16 is ~1.7x faster on CPUs with AVX512_BF16/AMX")
+    p.add_argument("--cuda-graphs", choices=sorted(CUDA_GRAPHS), default="auto",
+                   help="replay the T2S decode step from captured CUDA graphs: auto (on for CUDA, falls back to "
+                        "eager steps with a warning if a capture fails), on (a failed capture is an error), off")
 
 
 def _cmd_download(a: argparse.Namespace) -> int:
@@ -148,7 +155,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         weights_root=Path(a.weights_root) if a.weights_root else None,
         voices_file=Path(a.voices) if a.voices else None, allow_control=a.allow_control, max_models=a.max_models,
         max_model_bytes=int(a.max_model_mb * 2**20) if a.max_model_mb else None, num_slots=a.num_slots,
-        max_len=a.max_len, device=a.device, dtype=a.dtype, max_new_tokens=a.max_new_tokens or 1500, default_params=defaults)
+        max_len=a.max_len, device=a.device, dtype=a.dtype, cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
+        max_new_tokens=a.max_new_tokens or 1500, default_params=defaults)
     serve(config, spec)
     return 0
 

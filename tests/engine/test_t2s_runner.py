@@ -30,9 +30,9 @@ def _rows(n: int, seed: int = 0) -> list[T2SRow]:
     return rows
 
 
-def _run(model, rows, params, slots=2, max_new=40, max_len=128):
+def _run(model, rows, params, slots=2, max_new=40, max_len=128, **runner_options):
     sched = Scheduler(SchedulerConfig(num_slots=slots, max_len=max_len, prefill_token_budget=10_000))
-    runner = T2SRunner(model, slots, max_len)
+    runner = T2SRunner(model, slots, max_len, **runner_options)
     specs = {}
     for i, r in enumerate(rows):
         prefix = r.phones.shape[0] + (r.prompt.shape[0] if r.prompt is not None else 0)

@@ -8,6 +8,10 @@ chunks go first (someone is listening); whole sentences are decoded in groups of
 order they were queued, which is the order their state needs. An out-of-memory error while
 decoding a group retries its sentences one by one; a single sentence that still does not fit fails
 its job only (``CapacityError``).
+
+On CUDA the thread decodes on a stream of its own, so its kernels overlap the engine thread's T2S
+steps on the device (and never touch the stream a T2S step graph is being captured on); each task
+first waits for the default stream, where the voices' style vectors were made.
 """
 
 from __future__ import annotations
@@ -112,10 +116,17 @@ class DecodeWorker:
     def _loop(self) -> None:
         if self.threads:
             torch.set_num_threads(self.threads)
+        device = self.decoder.device
+        stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         while (task := self._next()) is not None:
             with self.gate:
                 t0 = time.perf_counter()
-                result = self._run(task)
+                if stream is None:
+                    result = self._run(task)
+                else:
+                    stream.wait_stream(torch.cuda.default_stream(device))
+                    with torch.cuda.stream(stream):
+                        result = self._run(task)
                 self.busy_seconds += time.perf_counter() - t0
             self.deliver(result)
 

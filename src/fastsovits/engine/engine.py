@@ -144,7 +144,7 @@ class Engine:
     def __init__(self, t2s_model, synthesizer, *, num_slots: int = 8, max_len: int = 2600,
                  prefill_token_budget: int = 4096, max_waiting: int = 10_000, decode_batch: int | None = None,
                  t2s_threads: int | None = None, decode_threads: int | None = None,
-                 exclusive_compute: bool | None = None) -> None:
+                 exclusive_compute: bool | None = None, cuda_graphs: bool | None = None) -> None:
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
         # already long along time and batches spill the caches), so CPU decodes rows one by one.
         cpu = next(synthesizer.parameters()).device.type == "cpu"
@@ -153,7 +153,8 @@ class Engine:
         self.gate = ComputeGate(cpu if exclusive_compute is None else exclusive_compute)
         self._t2s_threads = t2s_threads
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
-        self.t2s = T2SRunner(t2s_model, num_slots, max_len)
+        # CUDA: the decode step replays captured graphs (None: on for CUDA; see t2s_runner, step_graphs).
+        self.t2s = T2SRunner(t2s_model, num_slots, max_len, cuda_graphs=cuda_graphs)
         self.decoder = DecodeRunner(synthesizer, decode_batch)
         self.batch_sizes: deque[int] = deque(maxlen=100_000)  # rows per decode step (recent; tests, demo)
         self.counters = {"steps": 0, "tokens": 0, "sentences": 0, "jobs": 0, "oom_retries": 0}

@@ -12,13 +12,18 @@ the highest busy slot (the scheduler hands out the lowest free slot, so busy slo
 and attends over positions ``0 .. kv_len-1``, the longest busy row rounded up to ``kv_bucket`` (16 on
 CPU, where a step reads the whole fp32 KV window from memory and rounding is pure waste; 64 on CUDA, where
 fewer distinct lengths mean fewer graph buckets).
-Both are host-side integers (no sync) and views of the cache (no copy); on an accelerator the
-(n, kv_len) pairs are the shape buckets a captured graph would be keyed on. Free slots inside
+Both are host-side integers (no sync) and views of the cache (no copy). Free slots inside
 ``0 .. n-1`` compute ignored values.
+
+CUDA graphs (``cuda_graphs``; on by default on CUDA): ``n`` is rounded up to a row bucket and the
+model's decode step replays a graph captured for that (rows, kv_len) shape (``step_graphs``). If a
+capture fails under the default setting the runner logs a warning once and steps eagerly from then
+on; with ``cuda_graphs=True`` the failure is raised.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -27,13 +32,17 @@ from torch import Tensor
 from fastsovits.engine.kv_cache import StaticKVCache
 from fastsovits.engine.request import StepOutput
 from fastsovits.engine.sampling import GREEDY, RowSampling, SamplingTensors, T2SRow, mark_seen_, pad_rows, sample_step
+from fastsovits.engine.step_graphs import Capture, GraphCaptureError, GraphedStep
+
+log = logging.getLogger(__name__)
 
 KV_BUCKET = {"cpu": 16}  # attention length granularity (positions) per device type
 KV_BUCKET_DEFAULT = 64
 
 
 class T2SRunner:
-    def __init__(self, model, num_slots: int, max_len: int) -> None:
+    def __init__(self, model, num_slots: int, max_len: int, *, cuda_graphs: bool | None = None,
+                 graph_capture: Capture | None = None) -> None:
         self.model = model
         cfg = model.config
         self.device = next(model.parameters()).device
@@ -47,6 +56,12 @@ class T2SRunner:
         self.active = torch.zeros(num_slots, dtype=torch.bool, device=self.device)
         self.logits = torch.zeros(num_slots, cfg.vocab_size, device=self.device)
         self._host_pos: dict[int, int] = {}  # busy slot -> next write position (host copy, no sync)
+        # Graphs hold the positional table by address: size it for the whole cache before any capture.
+        model.ensure_positions(max_len)
+        self._graphs_required = bool(cuda_graphs)
+        # A capture of one's own (tests) turns graphs on too, unless cuda_graphs=False.
+        use_graphs = cuda_graphs if cuda_graphs is not None else (self.device.type == "cuda" or graph_capture is not None)
+        self.graphs = GraphedStep(model, self.cache, num_slots, capture=graph_capture) if use_graphs else None
 
     @torch.no_grad()
     def admit(self, slots: Sequence[int], rows: Sequence[T2SRow], params: Sequence[RowSampling]) -> None:
@@ -76,8 +91,10 @@ class T2SRunner:
     def window(self) -> tuple[int, int]:
         """(rows, kv_len) the next step covers."""
         if not self._host_pos:
-            return 1, min(self.max_len, self.kv_bucket)
+            return 1, min(self.max_len, self.kv_bucket)  # (1 is a row bucket)
         n = max(self._host_pos) + 1
+        if self.graphs is not None:
+            n = self.graphs.rows_for(n)
         longest = max(self._host_pos.values()) + 1
         return n, min(self.max_len, -(-longest // self.kv_bucket) * self.kv_bucket)
 
@@ -96,11 +113,22 @@ class T2SRunner:
         # Free slots decode at their first audio position so nothing reads outside the cache.
         positions = torch.where(active, self.positions[:n], self.cache.text_len[:n])
         positions.clamp_(max=kv_len - 1)
-        self.logits[:n] = self.model.decode_step(tokens.view(-1, 1), positions, self.cache, kv_len)
+        self.logits[:n] = self._decode_step(tokens.view(-1, 1), positions, kv_len)
         self.positions[:n] = positions + 1
         for slot in self._host_pos:
             self._host_pos[slot] += 1
         return out
+
+    def _decode_step(self, tokens: Tensor, positions: Tensor, kv_len: int) -> Tensor:
+        if self.graphs is not None:
+            try:
+                return self.graphs(tokens, positions, kv_len)
+            except GraphCaptureError as e:
+                if self._graphs_required:
+                    raise
+                log.warning("%s; the T2S step runs without CUDA graphs from now on", e)
+                self.graphs = None
+        return self.model.decode_step(tokens, positions, self.cache, kv_len)
 
     def last_logits(self) -> Tensor:
         return self.logits

@@ -48,5 +48,6 @@ class ServerConfig:
     max_len: int | None = None
     device: str = "auto"
     dtype: str = "auto"  # model weights: auto, float32, bfloat16, float16 (as TTS.from_pretrained)
+    cuda_graphs: bool | None = None  # T2S step from CUDA graphs (None: on for CUDA), as TTS.from_pretrained
     max_new_tokens: int = 1500  # cap on semantic tokens per sentence for every request
     default_params: dict = field(default_factory=dict)  # SynthesisParams overrides applied before a request's own

@@ -109,7 +109,8 @@ class ModelRegistry:
                    if v is not None}
         tts = TTS.from_pretrained(spec.path, gpt=spec.gpt, sovits=spec.sovits, hubert_dir=spec.hubert_dir,
                                   bert_dir=spec.bert_dir, sv=spec.sv, version=spec.version,
-                                  device=self.config.device, dtype=self.config.dtype, **options)
+                                  device=self.config.device, dtype=self.config.dtype,
+                                  cuda_graphs=self.config.cuda_graphs, **options)
         if self.on_load is not None:
             self.on_load(tts)
         nbytes = tensor_bytes(tts.t2s, tts.synthesizer) + tensor_bytes(tts.engine.t2s.cache)

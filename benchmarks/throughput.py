@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from fastsovits.runtime import OPENMP_DEFAULTS  # noqa: E402  (imports no torch)
 
 
 def peak_rss_mb() -> float:
@@ -141,7 +143,8 @@ def main() -> int:
         cmd += ["--sv", a.sv] if a.sv else []
         cmd += ["--bert", a.bert] if a.bert else []
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it (fastsovits.runtime)
+        for name, value in OPENMP_DEFAULTS.items():  # as the CLI sets them
+            env.setdefault(name, value)
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         if out.returncode != 0 or not line:

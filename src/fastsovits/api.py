@@ -122,6 +122,10 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
     return {"t2s": one, "sovits": one}
 
 
+def device_is_cpu(device) -> bool:
+    return str(device).startswith("cpu")
+
+
 class TTS:
     def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
                  bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
@@ -129,6 +133,7 @@ class TTS:
                  t2s_threads: int | None = None, decode_threads: int | None = None,
                  cuda_graphs: bool | None = None) -> None:
         from fastsovits.engine.budget import plan_cache
+        from fastsovits.engine.compute_gate import control_thread
         from fastsovits.engine.engine import Engine
 
         if num_slots is None or max_len is None:
@@ -145,7 +150,8 @@ class TTS:
         self._lock = threading.Lock()
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
-        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend")
+        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend",
+                                            initializer=control_thread if device_is_cpu(device) else None)
         self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len, t2s_threads=t2s_threads,
                              decode_threads=decode_threads, cuda_graphs=cuda_graphs).start()
 
@@ -160,11 +166,23 @@ class TTS:
         ``dtype``: ``"auto"`` (fp32 on CPU, fp16 on CUDA), one dtype for both stages (``torch.bfloat16``
         or ``"bf16"``, ``"fp16"``, ``"fp32"``), or per stage: ``{"t2s": "fp16", "sovits": "fp32"}``.
         """
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        args = (path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options)
+        if str(device).startswith("cpu"):
+            # On the process's one compute thread, like every heavy CPU call (engine/compute_gate.py):
+            # loading is large tensor work, and a second thread doing it would keep an OpenMP team of its own.
+            from fastsovits.engine.compute_gate import ComputeGate
+
+            return ComputeGate.shared().run(cls._load_pretrained, *args)
+        return cls._load_pretrained(*args)
+
+    @classmethod
+    def _load_pretrained(cls, path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype,
+                         engine_options) -> TTS:
         from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
         from fastsovits.checkpoints.gpt import load_gpt
         from fastsovits.checkpoints.sovits import load_sovits
 
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         dtypes = stage_dtypes(dtype, device)
         if str(device).startswith("cpu"):
             from fastsovits.runtime import cpu_has_native_bf16
@@ -247,8 +265,8 @@ class TTS:
         needs_bert = any(seg.lang == "zh" for p in phs for seg in p.segments)
         if needs_bert:
             bert = self._component("bert")
-            with self.engine.gate:  # a model call: takes its turn with the T2S and decode stages (CPU)
-                berts = phone_features_batch(phs, bert)
+            # a model call: takes its turn with the T2S and decode stages (CPU: on the compute thread)
+            berts = self.engine.gate.run(phone_features_batch, phs, bert)
         else:
             berts = phone_features_batch(phs, None)
         self.stage_seconds["frontend"] += time.perf_counter() - t0
@@ -258,9 +276,6 @@ class TTS:
     def load_reference(self, audio, text: str | None = None, language: str | None = None,
                        aux: Sequence = ()) -> Reference:
         """Prompt tokens, prompt phones/BERT and the style vector of a 3-10 s clip (cached by content)."""
-        from fastsovits.audio.dsp import reference_spectrogram
-        from fastsovits.models.ssl import check_prompt_length
-
         h = hashlib.sha256(_audio_bytes(audio))
         for a in aux:
             h.update(_audio_bytes(a))
@@ -269,6 +284,17 @@ class TTS:
         if key in self._refs:
             self._refs.move_to_end(key)
             return self._refs[key]
+        # All of the encoding (resampling, spectrograms, HuBERT, SV, style) on the compute thread (CPU).
+        ref = self.engine.gate.run(self._encode_reference, key, audio, text, language, aux)
+        self._refs[key] = ref
+        while len(self._refs) > REFERENCE_CACHE_SIZE:
+            self._refs.popitem(last=False)
+        return ref
+
+    def _encode_reference(self, key: str, audio, text: str | None, language: str | None, aux: Sequence) -> Reference:
+        from fastsovits.audio.dsp import reference_spectrogram
+        from fastsovits.models.ssl import check_prompt_length
+
         t0 = time.perf_counter()
         wav16 = _load(audio, 16000)
         check_prompt_length(len(wav16))
@@ -277,8 +303,7 @@ class TTS:
             if not language:
                 raise InvalidInput("the reference text needs its language")
             ssl = self._component("ssl")
-            with self.engine.gate:
-                prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
+            prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
             prompt_phones, prompt_bert = self._phones_and_bert(text, language)
         specs, svs = [], []
         for clip in [audio, *aux]:
@@ -286,15 +311,11 @@ class TTS:
             specs.append(reference_spectrogram(torch.from_numpy(wav32)[None]))
             if self.synthesizer.config.is_pro:
                 sv = self._component("sv")
-                with self.engine.gate:
-                    svs.append(sv.embed([torch.from_numpy(_load(clip, 16000))]))
-        with torch.no_grad(), self.engine.gate:
+                svs.append(sv.embed([torch.from_numpy(_load(clip, 16000))]))
+        with torch.no_grad():
             ge = self.synthesizer.style(specs, svs or None)
         ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
         self.stage_seconds["reference"] += time.perf_counter() - t0
-        self._refs[key] = ref
-        while len(self._refs) > REFERENCE_CACHE_SIZE:
-            self._refs.popitem(last=False)
         return ref
 
     # ----------------------------------------------------------------------------- synthesis
@@ -304,9 +325,11 @@ class TTS:
         from fastsovits.engine.sampling import RowSampling, T2SRow
         from fastsovits.engine.stream_decode import StreamSpec
 
-        if reference.prompt_phones is not None:
-            all_phones = torch.cat([reference.prompt_phones, phones])
-            all_bert = torch.cat([reference.prompt_bert, bert], dim=1)
+        from fastsovits import host_ops
+
+        if reference.prompt_phones is not None:  # on the caller's or frontend thread: single-threaded joins
+            all_phones = host_ops.cat([reference.prompt_phones, phones])
+            all_bert = host_ops.cat([reference.prompt_bert, bert], dim=1)
         else:
             all_phones, all_bert = phones, bert
         seed = params.fixed_seed

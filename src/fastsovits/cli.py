@@ -398,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from fastsovits.runtime import prefer_passive_omp_wait
+    from fastsovits.runtime import configure_openmp
 
-    prefer_passive_omp_wait()  # before anything imports torch
+    configure_openmp()  # before anything imports torch
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -1,11 +1,18 @@
-"""Process-level settings that must be made before torch is imported.
+"""Process settings that must be made before torch is imported, and facts about the CPU.
 
-``OMP_WAIT_POLICY=PASSIVE``: the engine runs its T2S steps and its SoVITS decodes from two
-threads, each with its own OpenMP team. With the default (active) policy an idle team keeps
-spinning on the cores for a while after each parallel region, which steals them from the team
-that works next; passive waiting measured 4-6 % faster end to end on a 2-core CPU (docs/engine.md).
-The CLI (and so the server) applies it; library users can call :func:`prefer_passive_omp_wait`
-first thing, or export the variable themselves. An explicit setting is never overridden.
+OpenMP (:func:`configure_openmp`, applied by the CLI and so the server): on a CPU the engine runs
+every heavy model call on one compute thread (``engine/compute_gate``), so the process has one
+OpenMP team. Two settings make that team fast without letting it hog the cores when idle:
+
+- ``GOMP_SPINCOUNT=20000``: between two parallel regions a worker spins this many pauses (a fraction
+  of a millisecond) before it sleeps. A T2S step is hundreds of short regions; sleeping after each
+  one made a batch-1 step about twice as slow (docs/engine.md, "CPU: one compute thread").
+- ``OMP_WAIT_POLICY=PASSIVE``: libgomp stops spinning altogether once the process has more OpenMP
+  threads than cores (another thread ran torch work of its own); then it sleeps at once instead of
+  spinning 1000 pauses against the team that works.
+
+An explicit setting is never overridden. Library users call :func:`configure_openmp` first thing,
+or export the variables themselves.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import os
 import sys
 from pathlib import Path
 
+OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "20000", "OMP_WAIT_POLICY": "PASSIVE"}
 
-def prefer_passive_omp_wait() -> bool:
-    """Set OMP_WAIT_POLICY=PASSIVE unless it is set already; False when torch is loaded (too late)."""
+
+def configure_openmp() -> bool:
+    """Set :data:`OPENMP_DEFAULTS` where unset; False when torch is loaded already (too late to matter)."""
     if "torch" in sys.modules:
         return False
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for name, value in OPENMP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     return True
 
 

@@ -9,15 +9,16 @@ import sys
 from fastsovits import runtime
 
 
-def test_passive_wait_is_set_before_torch_and_never_overrides() -> None:
-    code = ("import os, fastsovits.runtime as r; ok = r.prefer_passive_omp_wait(); "
-            "print(ok, os.environ.get('OMP_WAIT_POLICY')); import torch; print(r.prefer_passive_omp_wait())")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def test_openmp_defaults_are_set_before_torch_and_never_override() -> None:
+    code = ("import os, fastsovits.runtime as r; ok = r.configure_openmp(); "
+            "print(ok, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT')); "
+            "import torch; print(r.configure_openmp())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.split() == ["True", "PASSIVE", "False"]  # set first; once torch is loaded it is too late
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert out.split() == ["True", "PASSIVE", "20000", "False"]  # set first; once torch is loaded it is too late
+    env["OMP_WAIT_POLICY"], env["GOMP_SPINCOUNT"] = "ACTIVE", "5"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.split()[1] == "ACTIVE"
+    assert out.split()[1:3] == ["ACTIVE", "5"]
 
 
 def test_native_bf16_follows_the_cpu_flags(monkeypatch, tmp_path) -> None:

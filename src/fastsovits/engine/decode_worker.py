@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from fastsovits.engine.compute_gate import ComputeGate
+from fastsovits.engine.compute_gate import ComputeGate, control_thread
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
 from fastsovits.errors import CapacityError
@@ -114,21 +114,23 @@ class DecodeWorker:
             return [self.decoder.decode([item])[0] for item in items]
 
     def _loop(self) -> None:
-        if self.threads:
-            torch.set_num_threads(self.threads)
         device = self.decoder.device
         stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        if self.gate.enabled:
+            control_thread()
         while (task := self._next()) is not None:
-            with self.gate:
-                t0 = time.perf_counter()
-                if stream is None:
-                    result = self._run(task)
-                else:
-                    stream.wait_stream(torch.cuda.default_stream(device))
-                    with torch.cuda.stream(stream):
-                        result = self._run(task)
-                self.busy_seconds += time.perf_counter() - t0
-            self.deliver(result)
+            self.deliver(self.gate.run(self._timed, task, stream, threads=self.threads))
+
+    def _timed(self, task, stream) -> tuple:
+        t0 = time.perf_counter()
+        try:
+            if stream is None:
+                return self._run(task)
+            stream.wait_stream(torch.cuda.default_stream(stream.device))
+            with torch.cuda.stream(stream):
+                return self._run(task)
+        finally:
+            self.busy_seconds += time.perf_counter() - t0
 
     def _run(self, task: ChunkTask | list[tuple[Any, DecodeItem]]) -> tuple:
         try:

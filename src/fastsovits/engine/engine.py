@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fastsovits.engine.compute_gate import ComputeGate
+from fastsovits.engine.compute_gate import ComputeGate, control_thread
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
-from fastsovits.engine.request import Row, RowSpec
+from fastsovits.engine.request import Row, RowSpec, StepOutput
 from fastsovits.engine.sampling import RowSampling, T2SRow
 from fastsovits.engine.scheduler import Scheduler, SchedulerConfig
 from fastsovits.engine.stream_decode import MUTE_TOKEN, ChunkPlanner, StreamDecoder, StreamSpec, StreamState
@@ -149,8 +149,10 @@ class Engine:
         # already long along time and batches spill the caches), so CPU decodes rows one by one.
         cpu = next(synthesizer.parameters()).device.type == "cpu"
         decode_batch = decode_batch or (1 if cpu else 8)
-        # CPU: T2S steps and decodes take turns at the cores (see compute_gate); CUDA overlaps them.
-        self.gate = ComputeGate(cpu if exclusive_compute is None else exclusive_compute)
+        # CPU: T2S steps and decodes take turns at the cores, on the one compute thread of the process
+        # (see compute_gate); CUDA overlaps them.
+        exclusive = cpu if exclusive_compute is None else exclusive_compute
+        self.gate = ComputeGate.shared() if exclusive else ComputeGate(enabled=False)
         self._t2s_threads = t2s_threads
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
         # CUDA: the decode step replays captured graphs (None: on for CUDA; see t2s_runner, step_graphs).
@@ -391,9 +393,19 @@ class Engine:
         self.worker.put_chunk(ChunkTask(r.row_id, state, torch.tensor(r.generated[:end], dtype=torch.long),
                                         s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final))
 
+    def _compute(self, batch) -> StepOutput | None:
+        """Prefill the batch's new rows, then step (on the compute thread; the engine thread waits)."""
+        t0 = time.perf_counter()
+        try:
+            if batch.prefill and not self._prefill(batch.prefill):
+                return None
+            return self.t2s.step() if batch.rows else None
+        finally:
+            self._t2s_seconds += time.perf_counter() - t0
+
     def _loop(self) -> None:
-        if self._t2s_threads:
-            torch.set_num_threads(self._t2s_threads)
+        if self.gate.enabled:
+            control_thread()
         while not self._stop.is_set():
             self._drain()
             if not self.scheduler.has_work():
@@ -401,13 +413,10 @@ class Engine:
                 self._wake.clear()
                 continue
             batch = self.scheduler.schedule()
-            with self.gate:
-                t0 = time.perf_counter()
-                if batch.prefill and not self._prefill(batch.prefill):
-                    continue
-                if not batch.rows:
-                    continue
-                out = self.t2s.step()
+            out = self.gate.run(self._compute, batch, threads=self._t2s_threads)
+            if out is None:
+                continue
+            t0 = time.perf_counter()
             self.batch_sizes.append(len(batch.rows))
             self.counters["steps"] += 1
             self.counters["tokens"] += len(batch.rows)

@@ -90,7 +90,7 @@ def phone_features_batch(
     sentences: Sequence[Phonemes], extractor: BertFeatureExtractor | None, hidden_size: int = 1024
 ) -> list[torch.Tensor]:
     """:func:`phone_features` of several sentences, with every Chinese run in one BERT forward."""
-    import torch
+    from fastsovits import host_ops
 
     zh = [(j, i, s) for j, p in enumerate(sentences) for i, s in enumerate(p.segments) if s.lang == "zh"]
     if zh and extractor is None:
@@ -101,8 +101,8 @@ def phone_features_batch(
     out = []
     for j, p in enumerate(sentences):
         parts = [
-            by_index[(j, i)] if (j, i) in by_index else torch.zeros(size, len(s.phones), dtype=torch.float32)
+            by_index[(j, i)] if (j, i) in by_index else host_ops.zeros(size, len(s.phones))
             for i, s in enumerate(p.segments)
         ]
-        out.append(torch.cat(parts, dim=1) if parts else torch.zeros(size, 0))
+        out.append(host_ops.cat(parts, dim=1) if parts else host_ops.zeros(size, 0))
     return out

@@ -158,6 +158,14 @@ def main() -> int:
             by = {lv["clients"]: lv["audio_s_per_wall_s"] for lv in levels}
             if 1 in by and 16 in by and by[1]:
                 out["speedup_16_vs_1"] = round(by[16] / by[1], 2)
+            one = next((lv for lv in levels if lv["clients"] == 1), None)
+            if one and one["busy_s"].get("decode") is not None and "prefill" in one["busy_s"]:
+                # Prefill and vocoder are compute-bound: batching does not make them cheaper per request.
+                # Even if batched T2S steps cost nothing, N clients cannot beat 1 by more than this.
+                busy = one["busy_s"]
+                fixed = busy["prefill"] + busy["decode"]
+                if fixed > 0:
+                    out["speedup_bound_if_steps_were_free"] = round((busy["t2s"] + busy["decode"]) / fixed, 2)
             if a.soak:
                 marks: dict = {}
 

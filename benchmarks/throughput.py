@@ -15,7 +15,7 @@ generating at most --tokens semantic tokens. Per batch size:
   tokens_per_s     semantic tokens per second of T2S-stage time (engine thread, prefill + steps)
   audio_s_per_s    audio seconds per wall second, end to end (frontend + T2S + decode)
   rtf              wall seconds per audio second (1 / audio_s_per_s)
-  stage_seconds    t2s / decode / frontend split; reference load separately
+  stage_seconds    t2s (its prefill part separately) / decode / frontend split; reference load separately
   peak_rss_mb      VmHWM of the process
 """
 
@@ -73,6 +73,7 @@ def child(a: argparse.Namespace) -> dict:
     tokens = engine.counters["tokens"] - base[0]["tokens"]
     t2s_s = engine.stage_seconds["t2s"] - base[1]["t2s"]
     dec_s = engine.stage_seconds["decode"] - base[1]["decode"]
+    pre_s = engine.stage_seconds["prefill"] - base[1]["prefill"]
     fe_s = tts.stage_seconds["frontend"] - base[2]["frontend"]
     steps = list(engine.batch_sizes)[len(rows):]
     audio_s = sum(x.duration for x in audios)
@@ -85,7 +86,7 @@ def child(a: argparse.Namespace) -> dict:
             "rtf": round(wall / audio_s, 3) if audio_s else None,
             "mean_rows_per_step": round(sum(steps) / len(steps), 2) if steps else 0,
             "cuda_graphs": {"captured": graphs.captures, "replays": graphs.replays} if graphs is not None else None,
-            "stage_seconds": {"t2s": round(t2s_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
+            "stage_seconds": {"t2s": round(t2s_s, 2), "prefill": round(pre_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
                               "reference_load": round(tts.stage_seconds["reference"], 2),
                               "model_load": round(load_s, 2)},
             "peak_rss_mb": peak_rss_mb()}

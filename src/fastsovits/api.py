@@ -168,7 +168,7 @@ class TTS:
         """
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         args = (path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options)
-        if str(device).startswith("cpu"):
+        if device_is_cpu(device):
             # On the process's one compute thread, like every heavy CPU call (engine/compute_gate.py):
             # loading is large tensor work, and a second thread doing it would keep an OpenMP team of its own.
             from fastsovits.engine.compute_gate import ComputeGate
@@ -184,7 +184,7 @@ class TTS:
         from fastsovits.checkpoints.sovits import load_sovits
 
         dtypes = stage_dtypes(dtype, device)
-        if str(device).startswith("cpu"):
+        if device_is_cpu(device):
             from fastsovits.runtime import cpu_has_native_bf16
 
             native = cpu_has_native_bf16()

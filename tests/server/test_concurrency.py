@@ -46,10 +46,10 @@ def test_32_concurrent_requests_share_batches(server, client) -> None:
     assert steps > 0 and single < steps  # some decode steps ran more than one row
     rows = metric(after, "fastsovits_batch_size_sum") - metric(before, "fastsovits_batch_size_sum")
     assert rows / steps > 1.0
-    for stage in ("t2s", "decode"):  # the engine's busy time per stage grew with the work
-        grew = (metric(after, "fastsovits_stage_busy_seconds_total", stage=stage)
-                - metric(before, "fastsovits_stage_busy_seconds_total", stage=stage))
-        assert grew > 0, stage
+    grew = {stage: metric(after, "fastsovits_stage_busy_seconds_total", stage=stage)
+            - metric(before, "fastsovits_stage_busy_seconds_total", stage=stage) for stage in ("t2s", "prefill", "decode")}
+    assert all(v > 0 for v in grew.values()), grew  # the engine's busy time per stage grew with the work
+    assert grew["prefill"] < grew["t2s"]  # prefill is a part of the T2S stage
 
 
 def test_disconnect_mid_stream_frees_its_slots(server, client) -> None:

@@ -162,6 +162,7 @@ class Engine:
         self.counters = {"steps": 0, "tokens": 0, "sentences": 0, "jobs": 0, "oom_retries": 0}
         self._step_listeners: list[Callable[[int], None]] = []
         self._t2s_seconds = 0.0  # time the engine thread spent in prefill + steps
+        self._prefill_seconds = 0.0  # the prefill part of it
         self._inbox: queue.Queue = queue.Queue()
         self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
         self._jobs: dict[str, _Pending] = {}  # open jobs by request id
@@ -180,8 +181,8 @@ class Engine:
     # ----------------------------------------------------------------------------- public
     @property
     def stage_seconds(self) -> dict[str, float]:
-        """Busy seconds of the T2S stage (engine thread) and of the decode stage (decode thread)."""
-        return {"t2s": self._t2s_seconds, "decode": self.worker.busy_seconds}
+        """Busy seconds of the T2S stage (prefill + steps), of its prefill part, and of the decode stage."""
+        return {"t2s": self._t2s_seconds, "prefill": self._prefill_seconds, "decode": self.worker.busy_seconds}
 
     def start(self) -> Engine:
         self.worker.start()
@@ -214,7 +215,8 @@ class Engine:
                 "num_slots": self.scheduler.config.num_slots, "max_len": self.scheduler.config.max_len,
                 "prefill_budget": self.scheduler.prefill_budget, **self.counters,
                 "decode_backlog": self.worker.backlog,
-                "t2s_seconds": self._t2s_seconds, "decode_seconds": self.worker.busy_seconds}
+                "t2s_seconds": self._t2s_seconds, "prefill_seconds": self._prefill_seconds,
+                "decode_seconds": self.worker.busy_seconds}
 
     def submit(self, job: SynthesisJob) -> JobHandle:
         """Queue a job whose sentences are all known."""
@@ -397,8 +399,11 @@ class Engine:
         """Prefill the batch's new rows, then step (on the compute thread; the engine thread waits)."""
         t0 = time.perf_counter()
         try:
-            if batch.prefill and not self._prefill(batch.prefill):
-                return None
+            if batch.prefill:
+                admitted = self._prefill(batch.prefill)
+                self._prefill_seconds += time.perf_counter() - t0
+                if not admitted:
+                    return None
             return self.t2s.step() if batch.rows else None
         finally:
             self._t2s_seconds += time.perf_counter() - t0

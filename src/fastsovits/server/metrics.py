@@ -40,10 +40,12 @@ class _EngineCollector:
                 c.add_metric([name], s[key])
             yield c
         c = CounterMetricFamily("fastsovits_stage_busy_seconds",
-                                "seconds the engine spent in each model stage (t2s: prefill and steps; decode: SoVITS)",
+                                "seconds the engine spent in each model stage (t2s: prefill and steps; prefill: the "
+                                "prefill part of t2s; decode: SoVITS)",
                                 labels=["model", "stage"])
         for name, s in stats.items():
             c.add_metric([name, "t2s"], s["t2s_seconds"])
+            c.add_metric([name, "prefill"], s["prefill_seconds"])
             c.add_metric([name, "decode"], s["decode_seconds"])
         yield c
         g = GaugeMetricFamily("fastsovits_tokens_per_second", f"tokens per second over the last {RATE_WINDOW_S} s")

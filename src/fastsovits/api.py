@@ -321,11 +321,10 @@ class TTS:
     # ----------------------------------------------------------------------------- synthesis
     def _sentence_job(self, i: int, phones: torch.Tensor, bert: torch.Tensor, reference: Reference,
                       params: SynthesisParams, stream: bool):
+        from fastsovits import host_ops
         from fastsovits.engine.engine import SentenceJob
         from fastsovits.engine.sampling import RowSampling, T2SRow
         from fastsovits.engine.stream_decode import StreamSpec
-
-        from fastsovits import host_ops
 
         if reference.prompt_phones is not None:  # on the caller's or frontend thread: single-threaded joins
             all_phones = host_ops.cat([reference.prompt_phones, phones])

@@ -120,3 +120,10 @@ def test_disabled_gate_runs_calls_in_place_and_together() -> None:
 def test_cpu_engines_share_one_gate() -> None:
     assert ComputeGate.shared() is ComputeGate.shared()
     assert ComputeGate.shared().enabled
+
+
+def test_on_compute_thread_is_true_only_inside_a_call() -> None:
+    gate = ComputeGate()
+    assert not gate.on_compute_thread()
+    assert gate.run(gate.on_compute_thread) is True
+    assert not ComputeGate(enabled=False).on_compute_thread()

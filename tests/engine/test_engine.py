@@ -165,3 +165,12 @@ def test_cpu_stages_take_turns_through_the_gate(models, exclusive) -> None:
         assert overlaps == 0
     else:
         assert overlaps > 0
+
+
+def test_waiting_for_a_job_on_the_compute_thread_is_refused_not_a_deadlock(models) -> None:
+    t2s, synth, ge = models
+    with Engine(t2s, synth, num_slots=2, max_len=128, exclusive_compute=True) as engine:
+        handle = engine.submit(SynthesisJob(_sentences(ge, 1, 5)))
+        with pytest.raises(RuntimeError, match="deadlock"):
+            engine.gate.run(handle.result, 30)
+        assert len(handle.result(timeout=120)) == 1  # the job itself is fine

@@ -86,6 +86,10 @@ class ComputeGate:
             raise call.error
         return call.result
 
+    def on_compute_thread(self) -> bool:
+        """True when called from inside a call the gate is running (where waiting on the engine would deadlock)."""
+        return self.enabled and threading.get_ident() == self._ident
+
     @property
     def waiting(self) -> int:
         """Calls queued and not started yet."""

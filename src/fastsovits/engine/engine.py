@@ -83,6 +83,9 @@ class JobHandle:
         self._events.put(event)
 
     def _get(self, timeout: float | None) -> _Event:
+        if self._engine.gate.on_compute_thread():
+            raise RuntimeError("waiting for a synthesis from a call on the compute thread would deadlock "
+                               "(the engine's steps run there): wait outside engine.gate.run")
         try:
             ev = self._events.get(timeout=timeout)
         except queue.Empty:

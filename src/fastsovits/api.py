@@ -150,10 +150,11 @@ class TTS:
         self._lock = threading.Lock()
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
-        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend",
-                                            initializer=control_thread if device_is_cpu(device) else None)
         self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len, t2s_threads=t2s_threads,
                              decode_threads=decode_threads, cuda_graphs=cuda_graphs).start()
+        # With the CPU compute thread on, the frontend only coordinates (single-threaded, no OpenMP team).
+        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend",
+                                            initializer=control_thread if self.engine.gate.enabled else None)
 
     # ----------------------------------------------------------------------------- loading
     @classmethod

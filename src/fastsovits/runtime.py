@@ -7,9 +7,10 @@ OpenMP team. Two settings make that team fast without letting it hog the cores w
 - ``GOMP_SPINCOUNT=20000``: between two parallel regions a worker spins this many pauses (a fraction
   of a millisecond) before it sleeps. A T2S step is hundreds of short regions; sleeping after each
   one made a batch-1 step about twice as slow (docs/engine.md, "CPU: one compute thread").
-- ``OMP_WAIT_POLICY=PASSIVE``: libgomp stops spinning altogether once the process has more OpenMP
-  threads than cores (another thread ran torch work of its own); then it sleeps at once instead of
-  spinning 1000 pauses against the team that works.
+- ``OMP_WAIT_POLICY=PASSIVE``: once the process has more OpenMP threads than cores (another thread
+  ran torch work of its own) libgomp uses a short "throttled" spin instead of ``GOMP_SPINCOUNT``:
+  100 pauses by default, 1000 with ACTIVE, none with PASSIVE, which then sleeps at once rather than
+  spin against the team that works.
 
 An explicit setting is never overridden. Library users call :func:`configure_openmp` first thing,
 or export the variables themselves.

@@ -31,8 +31,8 @@ def vector_flags() -> list[str]:
 def measure(files, threads: int) -> dict:
     from fastsovits.checkpoints.gpt import load_gpt
     from fastsovits.checkpoints.sovits import load_sovits
-    from fastsovits.engine.kv_cache import StaticKVCache
-    from fastsovits.engine.sampling import T2SRow, pad_rows
+    from fastsovits.engine.t2s_inputs import T2SRow, pad_rows
+    from fastsovits.models.kv_cache import StaticKVCache
 
     torch.set_num_threads(threads)
     t2s = load_gpt(files.gpt)[0].eval()

@@ -64,30 +64,27 @@ def child(a: argparse.Namespace) -> dict:
     params = [SynthesisParams(top_k=15, seed=i, max_new_tokens=a.tokens, text_split_method="cut0",
                               fragment_interval=0.0) for i in range(n)]
     tts.synthesize_batch([(texts[0], ref, a.lang, params[0].with_(max_new_tokens=12))])  # warm-up
-    engine = tts.engine
-    base = dict(engine.counters), dict(engine.stage_seconds), dict(tts.stage_seconds)
-    rows = list(engine.batch_sizes)
+    before = tts.stats()
     t0 = time.perf_counter()
     audios = tts.synthesize_batch([(t, ref, a.lang, p) for t, p in zip(texts, params)])
     wall = time.perf_counter() - t0
-    tokens = engine.counters["tokens"] - base[0]["tokens"]
-    t2s_s = engine.stage_seconds["t2s"] - base[1]["t2s"]
-    dec_s = engine.stage_seconds["decode"] - base[1]["decode"]
-    pre_s = engine.stage_seconds["prefill"] - base[1]["prefill"]
-    fe_s = tts.stage_seconds["frontend"] - base[2]["frontend"]
-    steps = list(engine.batch_sizes)[len(rows):]
+    after = tts.stats()
+    tokens = after.tokens - before.tokens
+    stage = {k: after.stage_seconds[k] - before.stage_seconds[k] for k in ("t2s", "decode", "prefill", "frontend")}
+    t2s_s, dec_s, pre_s, fe_s = stage["t2s"], stage["decode"], stage["prefill"], stage["frontend"]
+    step_count = after.steps - before.steps
+    step_rows = sum(k * v for k, v in after.steps_by_rows.items()) - sum(k * v for k, v in before.steps_by_rows.items())
     audio_s = sum(x.duration for x in audios)
-    graphs = engine.t2s.graphs
     tts.close()
     return {"batch_size": b, "sentences": n, "tokens": tokens, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
             "tokens_per_wall_s": round(tokens / wall, 1),
             "audio_s": round(audio_s, 2), "audio_s_per_s": round(audio_s / wall, 3),
             "rtf": round(wall / audio_s, 3) if audio_s else None,
-            "mean_rows_per_step": round(sum(steps) / len(steps), 2) if steps else 0,
-            "cuda_graphs": {"captured": graphs.captures, "replays": graphs.replays} if graphs is not None else None,
+            "mean_rows_per_step": round(step_rows / step_count, 2) if step_count else 0,
+            "cuda_graphs": after.cuda_graphs,
             "stage_seconds": {"t2s": round(t2s_s, 2), "prefill": round(pre_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
-                              "reference_load": round(tts.stage_seconds["reference"], 2),
+                              "reference_load": round(after.stage_seconds["reference"], 2),
                               "model_load": round(load_s, 2)},
             "peak_rss_mb": peak_rss_mb()}
 

@@ -19,18 +19,23 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
+from fastsovits.engine.stats import EngineStats, MemoryReport
 from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, MissingResource
+from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS
 from fastsovits.params import SynthesisParams
+from fastsovits.results import SentenceResult, capped_indices
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 REFERENCE_CACHE_SIZE = 64
 FRONTEND_GROUP = 8  # sentences phonemized together (one BERT forward) by the frontend worker
 
@@ -55,9 +60,22 @@ class Audio:
 
 
 @dataclass(frozen=True)
+class SynthesisResult(Audio):
+    """The whole audio of a request, and how each of its sentences ended."""
+
+    sentences: tuple[SentenceResult, ...] = ()
+
+    @property
+    def capped(self) -> list[int]:
+        """Indices of sentences that ran to their token cap (usually a runaway: check them)."""
+        return capped_indices(self.sentences)
+
+
+@dataclass(frozen=True)
 class AudioChunk(Audio):
     index: int = 0  # sentence index
-    is_last: bool = False
+    is_last: bool = False  # the last chunk of the request
+    sentence: SentenceResult | None = None  # on the last chunk of each sentence: how that sentence ended
 
 
 @dataclass(frozen=True)
@@ -122,26 +140,26 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
     return {"t2s": one, "sovits": one}
 
 
+def _module_bytes(module: torch.nn.Module) -> int:
+    tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
 def device_is_cpu(device) -> bool:
     return str(device).startswith("cpu")
 
 
 class TTS:
-    def __init__(self, t2s, synthesizer, *, version: str, hubert_dir: str | Path | None = None,
-                 bert_dir: str | Path | None = None, sv: str | Path | None = None, device: str = "cpu",
-                 num_slots: int | None = None, max_len: int | None = None, early_stop_num: int = 1500,
-                 t2s_threads: int | None = None, decode_threads: int | None = None,
-                 cuda_graphs: bool | None = None) -> None:
-        from fastsovits.engine.budget import plan_cache
+    def __init__(self, t2s: torch.nn.Module, synthesizer: torch.nn.Module, *, version: str,
+                 hubert_dir: str | Path | None = None, bert_dir: str | Path | None = None, sv: str | Path | None = None,
+                 device: str = "cpu", num_slots: int | None = None, max_len: int | None = None,
+                 early_stop_num: int = MAX_NEW_TOKENS, t2s_threads: int | None = None,
+                 decode_threads: int | None = None, cuda_graphs: bool | None = None) -> None:
+        """``num_slots``/``max_len`` size the KV cache (None: from the free memory, see ``engine/budget.py``);
+        ``early_stop_num`` is the model's own cap on tokens per sentence (its ``max_sec`` × 25)."""
         from fastsovits.engine.compute_gate import control_thread
         from fastsovits.engine.engine import Engine
 
-        if num_slots is None or max_len is None:
-            # Size the KV cache (the engine's one large allocation) from the free memory up front.
-            cfg = t2s.config
-            plan = plan_cache(cfg.n_layers, cfg.hidden_dim, device=device,
-                              dtype_bytes=next(t2s.parameters()).element_size(), max_slots=num_slots or 32)
-            num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         self.t2s, self.synthesizer, self.version, self.device = t2s, synthesizer, version, device
         self.sample_rate = synthesizer.config.sampling_rate
         self.early_stop_num = early_stop_num
@@ -193,8 +211,8 @@ class TTS:
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
             elif dtype == "auto" and native:
-                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) runs about 1.7x faster than the fp32 "
-                         "default, within about 0.001 of its waveforms (docs/engine.md, 'Precision')")
+                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) is faster than the fp32 default "
+                         "(measured speed and accuracy: docs/engine.md, 'Precision')")
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)
@@ -219,9 +237,9 @@ class TTS:
             synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None,
                                       device=device, dtype=dtypes["sovits"])
             max_sec = info.max_sec
-        early = int(50 * max_sec) if max_sec else 1500  # official early_stop_num = hz * max_sec
+        early = int(EARLY_STOP_HZ * max_sec) if max_sec else MAX_NEW_TOKENS
         return cls(t2s, synth, version=synth.config.version, hubert_dir=hubert_dir, bert_dir=bert_dir, sv=sv,
-                   device=device, early_stop_num=min(early, 1500), **engine_options)
+                   device=device, early_stop_num=min(early, MAX_NEW_TOKENS), **engine_options)
 
     def close(self) -> None:
         self._frontend.shutdown(wait=True, cancel_futures=True)
@@ -319,126 +337,178 @@ class TTS:
         self.stage_seconds["reference"] += time.perf_counter() - t0
         return ref
 
+    # ----------------------------------------------------------------------------- engine
+    def stats(self) -> EngineStats:
+        """The engine's snapshot (slots, rows, totals, batch-size histogram, stage busy seconds incl. the
+        frontend and reference encoding)."""
+        snap = self.engine.stats()
+        return replace(snap, stage_seconds={**snap.stage_seconds, **self.stage_seconds})
+
+    def memory(self) -> MemoryReport:
+        """Bytes of the model weights per stage and of the KV cache."""
+        snap = self.engine.stats()
+        return MemoryReport({"t2s": _module_bytes(self.t2s), "sovits": _module_bytes(self.synthesizer)},
+                            snap.kv_cache_bytes, snap.num_slots, snap.max_len)
+
+    def add_step_listener(self, fn: Callable[[int], None]) -> None:
+        """``fn(rows)`` runs on the engine thread after every T2S decode step (keep it cheap)."""
+        self.engine.add_step_listener(fn)
+
+    def run_on_compute_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """Run heavy torch work of your own where the engine's CPU work runs (see docs/engine.md)."""
+        return self.engine.gate.run(fn, *args)
+
     # ----------------------------------------------------------------------------- synthesis
-    def _sentence_job(self, i: int, phones: torch.Tensor, bert: torch.Tensor, reference: Reference,
-                      params: SynthesisParams, stream: bool):
-        from fastsovits import host_ops
-        from fastsovits.engine.engine import SentenceJob
-        from fastsovits.engine.sampling import RowSampling, T2SRow
-        from fastsovits.engine.stream_decode import StreamSpec
+    def submit(self, text: str, reference: Reference, language: str, params: SynthesisParams | None = None, *,
+               stream: bool | None = None) -> SynthesisHandle:
+        """Queue a request and return at once with its handle (bad input raises here).
 
-        if reference.prompt_phones is not None:  # on the caller's or frontend thread: single-threaded joins
-            all_phones = host_ops.cat([reference.prompt_phones, phones])
-            all_bert = host_ops.cat([reference.prompt_bert, bert], dim=1)
-        else:
-            all_phones, all_bert = phones, bert
-        seed = params.fixed_seed
-        row_seed = None if seed is None else seed + i
-        sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
-        spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
-        return SentenceJob(T2SRow(all_phones, all_bert, reference.prompt_semantic), phones, reference.ge, sampling,
-                           min(params.max_new_tokens, self.early_stop_num + 1), params.noise_scale,
-                           params.speed_factor, row_seed, spec)
-
-    def _submit(self, text: str, reference: Reference, language: str, params: SynthesisParams,
-                stream: bool = False):
-        """Presegment now, phonemize sentence 0 now and the rest in the frontend worker -> JobHandle."""
+        The text is pre-segmented now and its first sentence phonemized now; the others are
+        phonemized by the frontend worker while the first ones already generate. ``stream``: token
+        streaming inside sentences (default ``params.streaming_mode``)."""
+        from fastsovits.engine.jobs import build_sentence_job
         from fastsovits.text import presegment
 
+        params = params or SynthesisParams()
+        stream = params.streaming_mode if stream is None else stream
         if not isinstance(text, str) or not text.strip():
-            raise EmptyText(f"text {text!r} is empty")
+            raise EmptyText("the text is empty")
         if not isinstance(reference, Reference):
             raise InvalidInput(f"reference must be a Reference from load_reference, got {type(reference).__name__}")
         sentences = presegment(text, language.replace("all_", ""), params.text_split_method)
         if not sentences:
-            raise EmptyText(f"text {text!r} has nothing to read")
-        first = self._sentence_job(0, *self._phones_and_bert(sentences[0], language), reference, params, stream)
-        handle = self.engine.open_job(len(sentences))
-        self.engine.add_sentences(handle, 0, [first])
+            raise EmptyText("the text has nothing to read")
+        phones, bert = self._phones_and_bert(sentences[0], language)
+        first = build_sentence_job(0, phones, bert, reference, params, stream=stream, token_cap=self._token_cap)
+        job = self.engine.open_job(len(sentences))
+        self.engine.add_sentences(job, 0, [first])
         if len(sentences) > 1:
-            self._frontend.submit(self._feed, handle, sentences, reference, language, params, stream)
-        return handle
+            self._frontend.submit(self._feed, job, sentences, reference, language, params, stream)
+        return SynthesisHandle(job, sentences, params, self.sample_rate, stream)
 
-    def _feed(self, handle, sentences: list[str], reference: Reference, language: str, params: SynthesisParams,
+    @property
+    def _token_cap(self) -> int:
+        return min(self.early_stop_num + 1, MAX_NEW_TOKENS)  # the official loop keeps the token past the cap
+
+    def _feed(self, job, sentences: list[str], reference: Reference, language: str, params: SynthesisParams,
               stream: bool) -> None:
+        from fastsovits.engine.jobs import build_sentence_job
+
         try:
             for start in range(1, len(sentences), FRONTEND_GROUP):
-                if handle.done:  # cancelled or failed: stop phonemizing
+                if job.done:  # cancelled or failed: stop phonemizing
                     return
                 group = sentences[start: start + FRONTEND_GROUP]
-                jobs = [self._sentence_job(start + k, phones, bert, reference, params, stream)
+                jobs = [build_sentence_job(start + k, phones, bert, reference, params, stream=stream,
+                                           token_cap=self._token_cap)
                         for k, (phones, bert) in enumerate(self._phones_and_bert_batch(group, language))]
-                self.engine.add_sentences(handle, start, jobs)
+                self.engine.add_sentences(job, start, jobs)
         except Exception as e:  # noqa: BLE001 - the job fails with it; the caller sees it from its handle
-            self.engine.fail(handle, e)
-
-    def _finish(self, pieces: Sequence[np.ndarray], params: SynthesisParams) -> Audio:
-        gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
-        out = []
-        for p in pieces:
-            peak = float(np.abs(p).max()) if p.size else 0.0
-            out += [p / peak if peak > 1.0 else p, gap]
-        return Audio(np.concatenate(out).astype(np.float32), self.sample_rate)
+            self.engine.fail(job, e)
 
     def synthesize(self, text: str, reference: Reference, language: str,
-                   params: SynthesisParams | None = None) -> Audio:
-        params = params or SynthesisParams()
-        return self._finish(self._submit(text, reference, language, params).result(), params)
+                   params: SynthesisParams | None = None) -> SynthesisResult:
+        return self.submit(text, reference, language, params, stream=False).result()
 
-    def synthesize_batch(self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]) -> list[Audio]:
+    def synthesize_batch(self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]
+                         ) -> list[SynthesisResult]:
         """Submit every item first, so the engine batches across them; results in the given order."""
-        handles = [(self._submit(t, r, lang, p or SynthesisParams()), p or SynthesisParams()) for t, r, lang, p in items]
-        return [self._finish(h.result(), p) for h, p in handles]
+        handles = [self.submit(t, r, lang, p, stream=False) for t, r, lang, p in items]
+        return [h.result() for h in handles]
 
     def stream(self, text: str, reference: Reference, language: str,
-               params: SynthesisParams | None = None) -> AudioStream:
+               params: SynthesisParams | None = None) -> SynthesisHandle:
         """Audio in order, each piece yielded as soon as it is decoded.
 
         ``params.streaming_mode`` False: one chunk per sentence (official ``return_fragment``);
         True: pieces inside a sentence while it is generated (official token streaming; chunks of
         ``min_chunk_length`` tokens, cut at silences unless ``fixed_length_chunk``, cross-faded over
         ``overlap_length`` tokens). The ``fragment_interval`` silence follows each sentence's last
-        piece. The request is submitted at once (bad input raises here). ``cancel()`` (from any
-        thread) or closing the iterator early cancels it and frees its engine slots.
+        piece, and that piece carries the sentence's :class:`SentenceResult`. The request is submitted
+        at once (bad input raises here). ``cancel()`` (from any thread) or closing the iterator early
+        cancels it and frees its engine slots.
         """
-        params = params or SynthesisParams()
-        handle = self._submit(text, reference, language, params, stream=params.streaming_mode)
-        return AudioStream(handle, self._pieces(handle, params))
+        return self.submit(text, reference, language, params)
 
-    def _pieces(self, handle, params: SynthesisParams) -> Iterator[AudioChunk]:
-        gap = np.zeros(int(self.sample_rate * params.fragment_interval), dtype=np.float32)
+
+def _normalised(piece: np.ndarray) -> np.ndarray:
+    """A sentence's audio scaled into [-1, 1] when it peaks above (as the official output)."""
+    peak = float(np.abs(piece).max()) if piece.size else 0.0
+    return piece / peak if peak > 1.0 else piece
+
+
+class SynthesisHandle(Iterator[AudioChunk]):
+    """A submitted request (from :meth:`TTS.submit` or :meth:`TTS.stream`).
+
+    Either iterate it (``AudioChunk`` pieces in order, as soon as each is decoded) or call
+    ``result()`` (the whole :class:`SynthesisResult`), not both. ``cancel()`` is thread-safe: the
+    engine drops the request at once and a blocked ``next()``/``result()`` raises ``Cancelled``.
+    ``sentences`` holds the texts of the sentences the request was split into."""
+
+    def __init__(self, job, sentences: list[str], params: SynthesisParams, sample_rate: int,
+                 token_streaming: bool) -> None:
+        self._job, self.sentences, self.params, self.sample_rate = job, list(sentences), params, sample_rate
+        self._token_streaming = token_streaming
+        self._gap = np.zeros(int(sample_rate * params.fragment_interval), dtype=np.float32)
+        self._chunks = self._generate()
+
+    @property
+    def request_id(self) -> str:
+        return self._job.request_id
+
+    @property
+    def done(self) -> bool:
+        return bool(self._job.done)
+
+    def _sentence(self, index: int, samples: int) -> SentenceResult:
+        outcome = self._job.outcomes[index]
+        return SentenceResult(index, self.sentences[index], outcome.stop_reason, len(outcome.tokens),
+                              outcome.phones, samples / self.sample_rate)
+
+    def _generate(self) -> Iterator[AudioChunk]:
+        n = len(self.sentences)
+        samples_in_sentence = 0
         try:
-            for index, piece, last in handle.pieces():
-                if params.streaming_mode:
-                    samples = np.clip(piece, -1.0, 1.0).astype(np.float32)
-                    if last:
-                        samples = np.concatenate([samples, gap])
+            for ev in self._job.events():
+                if self._token_streaming:
+                    samples = np.clip(ev.audio, -1.0, 1.0).astype(np.float32)
+                    if ev.final:
+                        samples = np.concatenate([samples, self._gap])
                 else:
-                    samples = self._finish([piece], params).samples
-                yield AudioChunk(samples, self.sample_rate, index=index, is_last=last and index == handle.n - 1)
+                    samples = np.concatenate([_normalised(ev.audio), self._gap]).astype(np.float32)
+                samples_in_sentence += len(ev.audio)
+                sentence = None
+                if ev.final:
+                    sentence = self._sentence(ev.index, samples_in_sentence)
+                    samples_in_sentence = 0
+                yield AudioChunk(samples, self.sample_rate, index=ev.index, is_last=ev.final and ev.index == n - 1,
+                                 sentence=sentence)
         finally:
-            if not handle.done:
-                handle.cancel()
+            if not self._job.done:
+                self._job.cancel()
 
-
-class AudioStream(Iterator[AudioChunk]):
-    """What :meth:`TTS.stream` returns: an iterator of ``AudioChunk`` with a thread-safe ``cancel()``.
-
-    ``cancel()`` may be called from another thread while a consumer is blocked in ``next()``: the
-    engine drops the request at once and the blocked ``next()`` raises ``Cancelled``."""
-
-    def __init__(self, handle, pieces: Iterator[AudioChunk]) -> None:
-        self.handle, self._pieces = handle, pieces
-
-    def __iter__(self) -> AudioStream:
+    def __iter__(self) -> SynthesisHandle:
         return self
 
     def __next__(self) -> AudioChunk:
-        return next(self._pieces)
+        return next(self._chunks)
+
+    def result(self, timeout: float | None = None) -> SynthesisResult:
+        """Wait for every sentence; the audio is the sentences joined with ``fragment_interval`` pauses."""
+        pieces = self._job.result(timeout)
+        out: list[np.ndarray] = []
+        for p in pieces:
+            out += [_normalised(p), self._gap]
+        samples = np.concatenate(out).astype(np.float32)
+        sentences = tuple(self._sentence(i, len(p)) for i, p in enumerate(pieces))
+        return SynthesisResult(samples, self.sample_rate, sentences=sentences)
 
     def cancel(self) -> None:
-        if not self.handle.done:
-            self.handle.cancel()
+        if not self._job.done:
+            self._job.cancel()
 
     def close(self) -> None:
-        self._pieces.close()  # type: ignore[attr-defined]  # its finally cancels an unfinished request
+        self._chunks.close()  # its finally cancels an unfinished request
+
+
+AudioStream = SynthesisHandle  # the name TTS.stream's result had before it could also give result()

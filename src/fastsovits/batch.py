@@ -5,6 +5,8 @@ Input lines: a ``.txt`` file has one text per line; a ``.csv`` has a header with
 plus any ``SynthesisParams`` field. Every item is submitted to the engine at once (so they share batches);
 finished files are written as they complete. The job is resumable: items whose file is already listed as
 done in ``manifest.jsonl`` are skipped. A bad line is reported in the manifest and the job goes on.
+Each line of the manifest says how every sentence of its item ended (``sentences``: text, stop reason,
+tokens, phones, seconds) and lists under ``capped`` the sentences that ran to their token cap.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, 
     done = _done(out)
     base = params or SynthesisParams()
     manifest = open(out / MANIFEST, "a", encoding="utf-8")
-    stats = {"ok": 0, "failed": 0, "skipped": 0, "audio_seconds": 0.0}
+    stats: dict[str, Any] = {"ok": 0, "failed": 0, "skipped": 0, "audio_seconds": 0.0, "capped_sentences": 0}
 
     def record(item: BatchItem, **rec: Any) -> None:
         manifest.write(json.dumps({"id": item.id, "text": item.text, **rec}, ensure_ascii=False) + "\n")
@@ -96,20 +98,22 @@ def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, 
 
     t0 = time.perf_counter()
     # A bounded window of submitted items keeps the engine full without queueing the whole file.
-    window = max(8, 4 * tts.engine.scheduler.config.num_slots)
+    window = max(8, 4 * tts.stats().num_slots)
     pending: deque = deque()
     todo = [item for item in items if item.id not in done]
     stats["skipped"] = len(items) - len(todo)
 
     def finish_one(bar) -> None:
-        item, handle, p = pending.popleft()
+        item, handle = pending.popleft()
         try:
-            audio = tts._finish(handle.result(), p)
+            audio = handle.result()
             name = f"{item.id}.{fmt}"
             audio.save(out / name, fmt)
             stats["ok"] += 1
             stats["audio_seconds"] += audio.duration
-            record(item, status="ok", file=name, duration=round(audio.duration, 3))
+            stats["capped_sentences"] += len(audio.capped)
+            record(item, status="ok", file=name, duration=round(audio.duration, 3),
+                   sentences=[s.to_dict() for s in audio.sentences], capped=audio.capped)
         except FastSovitsError as e:
             stats["failed"] += 1
             record(item, status="error", error=f"{type(e).__name__}: {e}")
@@ -124,7 +128,7 @@ def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, 
                 if item.ref:
                     ref = tts.load_reference(item.ref, item.ref_text, item.ref_lang)
                 p = base.with_(**item.params) if item.params else base
-                pending.append((item, tts._submit(item.text, ref, item.lang or lang, p), p))
+                pending.append((item, tts.submit(item.text, ref, item.lang or lang, p, stream=False)))
             except (FastSovitsError, TypeError) as e:
                 stats["failed"] += 1
                 record(item, status="error", error=f"{type(e).__name__}: {e}")

@@ -148,8 +148,8 @@ def run_synthesis_demo(out_dir: str = "out/demo") -> int:
         path = Path(out_dir) / f"request{i}_{lang}.wav"
         audio.save(path)
         print(f"  [{lang}] {text[:40]!r} -> {path} ({audio.duration:.2f} s)")
-    sizes = tts.engine.batch_sizes
-    print(f"  3 concurrent requests in {dt:.2f} s; T2S rows per decode step: max {max(sizes)}, "
-          f"mean {sum(sizes) / len(sizes):.2f} over {len(sizes)} steps")
+    stats = tts.stats()
+    print(f"  3 concurrent requests in {dt:.2f} s; T2S rows per decode step: max {stats.max_batch_rows}, "
+          f"mean {stats.mean_batch_rows:.2f} over {stats.steps} steps")
     tts.close()
     return 0

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fastsovits.errors import InvalidParameter
+from fastsovits.limits import MAX_NEW_TOKENS, PARAM_RANGES, SEED_RANGE, SPLIT_METHODS
 
-SPLIT_METHODS = ("cut0", "cut1", "cut2", "cut3", "cut4", "cut5")
+__all__ = ["SPLIT_METHODS", "SynthesisParams"]
 
 
 @dataclass(frozen=True)
@@ -34,45 +35,27 @@ class SynthesisParams:
     streaming_mode: bool = False
     sample_steps: int = 32  # v3/v4 only (validated, unused by v1-v2ProPlus)
     super_sampling: bool = False  # v3 only
-    max_new_tokens: int = 1500  # semantic tokens per sentence (official cap 1500 = 60 s)
+    max_new_tokens: int = MAX_NEW_TOKENS  # semantic tokens per sentence (the official cap)
     overlap_length: int = 2  # token streaming: cross-fade between chunks, in semantic tokens
     min_chunk_length: int = 16  # token streaming: tokens per chunk (at least)
     fixed_length_chunk: bool = False  # token streaming: cut every min_chunk_length tokens (else at silences)
 
     def __post_init__(self) -> None:
-        def bad(name: str, rule: str) -> InvalidParameter:
-            return InvalidParameter(f"{name}={getattr(self, name)!r}: {rule}")
-
-        if not isinstance(self.top_k, int) or not 1 <= self.top_k <= 1025:
-            raise bad("top_k", "must be an int in [1, 1025]")
-        if not 0.0 < self.top_p <= 1.0:
-            raise bad("top_p", "must be in (0, 1]")
-        if not 0.0 < self.temperature <= 10.0:
-            raise bad("temperature", "must be in (0, 10]")
-        if not 0.0 < self.repetition_penalty <= 10.0:
-            raise bad("repetition_penalty", "must be in (0, 10]")
+        for name, rng in PARAM_RANGES.items():
+            rng.check(name, getattr(self, name))
         if self.text_split_method not in SPLIT_METHODS:
-            raise bad("text_split_method", f"must be one of {SPLIT_METHODS}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 1024:
-            raise bad("batch_size", "must be an int in [1, 1024]")
-        if not 0.0 <= self.batch_threshold <= 1.0:
-            raise bad("batch_threshold", "must be in [0, 1]")
-        if not 0.25 <= self.speed_factor <= 4.0:
-            raise bad("speed_factor", "must be in [0.25, 4]")
-        if not 0.0 <= self.fragment_interval <= 10.0:
-            raise bad("fragment_interval", "must be in [0, 10] seconds")
-        if self.seed is not None and (not isinstance(self.seed, int) or not -1 <= self.seed < 2**63):
-            raise bad("seed", "must be None, -1 or an int in [0, 2**63)")
-        if not 0.0 <= self.noise_scale <= 2.0:
-            raise bad("noise_scale", "must be in [0, 2]")
-        if not isinstance(self.sample_steps, int) or not 1 <= self.sample_steps <= 128:
-            raise bad("sample_steps", "must be an int in [1, 128]")
-        if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 1500:
-            raise bad("max_new_tokens", "must be an int in [1, 1500]")
-        if not isinstance(self.overlap_length, int) or not 0 <= self.overlap_length <= 64:
-            raise bad("overlap_length", "must be an int in [0, 64]")
-        if not isinstance(self.min_chunk_length, int) or not 1 <= self.min_chunk_length <= 1500:
-            raise bad("min_chunk_length", "must be an int in [1, 1500]")
+            raise InvalidParameter(f"text_split_method={self.text_split_method!r}: must be one of {SPLIT_METHODS}")
+        if self.seed is not None:
+            SEED_RANGE.check("seed", self.seed)
+        for name in ("split_bucket", "parallel_infer", "return_fragment", "streaming_mode", "super_sampling",
+                     "fixed_length_chunk"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be true or false")
+
+    @classmethod
+    def from_options(cls, base: SynthesisParams | None = None, **given: object) -> SynthesisParams:
+        """``base`` (or the defaults) with the options a user gave; ``None`` values mean "not given"."""
+        return replace(base or cls(), **{k: v for k, v in given.items() if v is not None})
 
     @property
     def fixed_seed(self) -> int | None:

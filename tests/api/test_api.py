@@ -105,9 +105,9 @@ def test_closing_a_stream_frees_the_engine(tts, voice) -> None:
     next(it)
     it.close()  # the client went away
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (tts.engine.scheduler.num_running or tts.engine.scheduler.num_waiting):
+    while time.monotonic() < deadline and (tts.stats().running_rows or tts.stats().waiting_rows):
         time.sleep(0.05)
-    assert tts.engine.scheduler.num_running == 0 and tts.engine.scheduler.num_waiting == 0
+    assert tts.stats().running_rows == 0 and tts.stats().waiting_rows == 0
 
 
 def test_frontend_error_in_a_later_sentence_fails_the_job(tts, voice, monkeypatch) -> None:
@@ -167,9 +167,9 @@ def test_stream_cancel_from_another_thread(tts, voice) -> None:
             got.append(chunk)
     assert not got[-1].is_last
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and tts.engine.scheduler.num_running:
+    while time.monotonic() < deadline and tts.stats().running_rows:
         time.sleep(0.05)
-    assert tts.engine.scheduler.num_running == 0
+    assert tts.stats().running_rows == 0
 
 
 @pytest.mark.parametrize("native", [True, False])

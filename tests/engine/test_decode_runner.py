@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from fastsovits.checkpoints.sovits import load_sovits
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.jobs import DecodeInputs
 from tests.reference import reference_dir
 
 
@@ -26,9 +29,10 @@ def _items(synth, n=5):
     items = []
     for i in range(n):
         t = int(torch.randint(8, 40, (1,), generator=g))
+        phones = torch.randint(1, 700, (int(torch.randint(3, 20, (1,), generator=g)),), generator=g)
         items.append(DecodeItem(torch.randint(0, 1024, (t,), generator=g),
-                                torch.randint(1, 700, (int(torch.randint(3, 20, (1,), generator=g)),), generator=g),
-                                ge, noise_scale=0.5 if i % 2 else 0.0, speed=(1.0, 1.25, 0.8)[i % 3], seed=100 + i))
+                                DecodeInputs(phones, ge, noise_scale=0.5 if i % 2 else 0.0,
+                                             speed=(1.0, 1.25, 0.8)[i % 3], seed=100 + i)))
     return items
 
 
@@ -45,11 +49,11 @@ def test_lengths_and_seed(synth) -> None:
     items = _items(synth, 3)
     out = DecodeRunner(synth).decode(items)
     for item, audio in zip(items, out):
-        expected = int(synth.wav_lengths(torch.tensor([item.codes.numel()]), [item.speed])[0])
+        expected = int(synth.wav_lengths(torch.tensor([item.codes.numel()]), [item.inputs.speed])[0])
         assert audio.shape == (expected,)
     noisy = items[1]
     a = DecodeRunner(synth).decode([noisy])[0]
-    b = DecodeRunner(synth).decode([DecodeItem(noisy.codes, noisy.phones, noisy.ge, 0.5, noisy.speed, seed=7)])[0]
+    b = DecodeRunner(synth).decode([DecodeItem(noisy.codes, replace(noisy.inputs, seed=7))])[0]
     assert np.array_equal(a, DecodeRunner(synth).decode([noisy])[0])
     assert not np.array_equal(a, b)
 

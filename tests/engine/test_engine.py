@@ -9,8 +9,11 @@ import torch
 from fastsovits.checkpoints.gpt import load_gpt
 from fastsovits.checkpoints.sovits import load_sovits
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
-from fastsovits.engine.engine import Engine, SentenceJob, SynthesisJob
-from fastsovits.engine.sampling import GREEDY, T2SRow, generate
+from fastsovits.engine.engine import Engine
+from fastsovits.engine.jobs import DecodeInputs, SentenceJob, SynthesisJob
+from fastsovits.engine.reference_loop import generate
+from fastsovits.engine.sampling import GREEDY
+from fastsovits.engine.t2s_inputs import T2SRow
 from fastsovits.errors import Cancelled, InvalidInput
 from tests.reference import reference_dir
 
@@ -33,7 +36,7 @@ def _sentences(ge, n, seed):
         n_target = int(torch.randint(4, 15, (1,), generator=g))
         phones = torch.randint(0, 700, (6 + n_target,), generator=g)
         row = T2SRow(phones, torch.randn(1024, phones.numel(), generator=g), torch.randint(0, 1024, (10,), generator=g))
-        out.append(SentenceJob(row, phones[6:], ge, GREEDY, max_new_tokens=30, noise_scale=0.0))
+        out.append(SentenceJob(row, DecodeInputs(phones[6:], ge, noise_scale=0.0), GREEDY, max_new_tokens=30))
     return out
 
 
@@ -43,12 +46,12 @@ def test_jobs_share_batches_and_match_single_runs(models) -> None:
     with Engine(t2s, synth, num_slots=3, max_len=128) as engine:
         handles = [engine.submit(j) for j in jobs]
         results = [h.result(timeout=120) for h in handles]
-    assert max(engine.batch_sizes) == 3  # sentences of different jobs decoded together
+    assert engine.stats().max_batch_rows == 3  # sentences of different jobs decoded together
     for job, handle, audios in zip(jobs, handles, results):
         for i, (s, audio) in enumerate(zip(job.sentences, audios)):
             alone = generate(t2s, [s.t2s], GREEDY, early_stop_num=29)[0]
             assert handle.tokens[i] == alone.tokens
-            ref = DecodeRunner(synth).decode([DecodeItem(torch.tensor(alone.tokens), s.target_phones, ge, 0.0)])[0]
+            ref = DecodeRunner(synth).decode([DecodeItem(torch.tensor(alone.tokens), s.decode)])[0]
             assert audio.shape == ref.shape and float(np.abs(audio - ref).max()) <= 1e-4
 
 
@@ -67,7 +70,7 @@ def test_bad_job_does_not_stop_others(models) -> None:
     t2s, synth, ge = models
     good = SynthesisJob(_sentences(ge, 1, 7))
     phones = torch.zeros(200, dtype=torch.long)
-    bad = SynthesisJob([SentenceJob(T2SRow(phones, torch.zeros(1024, 200)), phones, ge)])
+    bad = SynthesisJob([SentenceJob(T2SRow(phones, torch.zeros(1024, 200)), DecodeInputs(phones, ge))])
     with Engine(t2s, synth, num_slots=2, max_len=128) as engine:
         hb, hg = engine.submit(bad), engine.submit(good)
         with pytest.raises(InvalidInput):
@@ -106,7 +109,7 @@ def test_out_of_memory_backoff_loses_nothing(models, monkeypatch) -> None:
     monkeypatch.setattr(t2s, "prefill", real)
     for s, audio in zip(job.sentences, audios):
         alone = generate(t2s, [s.t2s], GREEDY, early_stop_num=29)[0]
-        ref = DecodeRunner(synth).decode([DecodeItem(torch.tensor(alone.tokens), s.target_phones, ge, 0.0)])[0]
+        ref = DecodeRunner(synth).decode([DecodeItem(torch.tensor(alone.tokens), s.decode)])[0]
         assert float(np.abs(audio - ref).max()) <= 1e-4
 
 

@@ -8,6 +8,7 @@ import torch
 
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.decode_worker import DecodeWorker
+from fastsovits.engine.jobs import DecodeInputs
 from fastsovits.engine.stream_decode import StreamDecoder
 from fastsovits.errors import CapacityError
 from tests.engine.test_engine import models  # noqa: F401 - the module fixture
@@ -16,7 +17,7 @@ from tests.engine.test_engine import models  # noqa: F401 - the module fixture
 def _items(ge, n):
     g = torch.Generator().manual_seed(4)
     return [DecodeItem(torch.randint(0, 1024, (int(torch.randint(10, 30, (1,), generator=g)),), generator=g),
-                       torch.randint(1, 700, (8,), generator=g), ge, 0.0) for _ in range(n)]
+                       DecodeInputs(torch.randint(1, 700, (8,), generator=g), ge, 0.0)) for _ in range(n)]
 
 
 def test_groups_capped_in_seconds_give_the_same_audio(models, monkeypatch) -> None:  # noqa: F811
@@ -70,6 +71,6 @@ def test_ten_thousand_characters(models) -> None:  # noqa: F811
         n = len(presegment(text, "en", "cut5"))
         chunks = list(tts.stream(text, voice, "en", params))
         assert n > 100 and [c.index for c in chunks] == list(range(n)) and chunks[-1].is_last
-        assert tts.engine.stats()["running_rows"] == 0
+        assert tts.stats().running_rows == 0
     finally:
         tts.close()

@@ -5,21 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastsovits.engine.kv_cache import StaticKVCache
+from fastsovits.engine.reference_loop import generate
 from fastsovits.engine.sampling import (
     GREEDY,
     RowSampling,
     SamplingTensors,
-    T2SRow,
     apply_repetition_penalty_,
     exponential_noise,
     filter_logits,
-    generate,
     mark_seen_,
-    pad_rows,
     sample_step,
 )
+from fastsovits.engine.t2s_inputs import T2SRow, pad_rows
 from fastsovits.errors import InvalidInput, InvalidParameter
+from fastsovits.models.kv_cache import StaticKVCache
 from fastsovits.models.t2s import T2SConfig, Text2Semantic
 
 CFG = T2SConfig(
@@ -245,5 +244,3 @@ def test_bad_inputs_raise_typed_errors(model: Text2Semantic) -> None:
         model.prefill(phones, plen, bert, prompts, tlen, cache)
     with pytest.raises(InvalidInput):
         pad_rows([T2SRow(torch.zeros(0, dtype=torch.long), torch.zeros(CFG.bert_dim, 0))], CFG.bert_dim, "cpu")
-    with pytest.raises(InvalidParameter):
-        RowSampling(top_p=0.0)

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from fastsovits.checkpoints.gpt import load_gpt, official_layout, official_state_dict
-from fastsovits.engine.sampling import RowSampling, T2SRow, apply_repetition_penalty_, generate
+from fastsovits.engine.reference_loop import generate
+from fastsovits.engine.sampling import RowSampling, apply_repetition_penalty_
+from fastsovits.engine.t2s_inputs import T2SRow
 from fastsovits.models.t2s import T2SConfig, Text2Semantic
 from tests.reference import reference_dir
 

@@ -19,8 +19,28 @@ def test_defaults_follow_official_run() -> None:
     "field,value",
     [("top_k", 0), ("top_k", 2.5), ("top_p", 0.0), ("top_p", 1.5), ("temperature", 0), ("repetition_penalty", -1),
      ("text_split_method", "cut9"), ("batch_size", 0), ("speed_factor", 0.1), ("fragment_interval", -1),
-     ("seed", -2), ("noise_scale", 3), ("max_new_tokens", 1501), ("sample_steps", 0)],
+     ("seed", -2), ("noise_scale", 3), ("max_new_tokens", 1501), ("sample_steps", 0), ("min_chunk_length", 0),
+     ("overlap_length", 65), ("top_k", True), ("streaming_mode", 1)],
 )
 def test_out_of_range_is_typed(field: str, value) -> None:
     with pytest.raises(InvalidParameter, match=field):
         SynthesisParams(**{field: value})
+
+
+def test_limits_have_one_home() -> None:
+    from fastsovits import limits
+
+    p = SynthesisParams()
+    assert p.max_new_tokens == limits.MAX_NEW_TOKENS
+    assert SynthesisParams(max_new_tokens=limits.MAX_NEW_TOKENS).max_new_tokens == limits.MAX_NEW_TOKENS
+    for name, rng in limits.PARAM_RANGES.items():
+        assert rng.contains(getattr(p, name)), name  # every default lies inside its own range
+        with pytest.raises(InvalidParameter, match=name):
+            SynthesisParams(**{name: rng.high + 1})
+
+
+def test_from_options_keeps_defaults_for_options_not_given() -> None:
+    p = SynthesisParams.from_options(top_k=5, temperature=None)
+    assert p.top_k == 5 and p.temperature == SynthesisParams().temperature
+    base = SynthesisParams(seed=3)
+    assert SynthesisParams.from_options(base, seed=None, speed_factor=1.5) == SynthesisParams(seed=3, speed_factor=1.5)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastsovits.errors import CapacityError
-
-MAX_NEW_TOKENS = 1500
+from fastsovits.limits import MAX_NEW_TOKENS
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ def available_memory(device: str = "cpu") -> int:
 
 def plan_cache(n_layers: int, d_model: int, *, max_prefix: int = 1000, max_slots: int = 64, dtype_bytes: int = 4,
                memory_bytes: int | None = None, fraction: float = 0.25, device: str = "cpu") -> CachePlan:
-    """Slots of ``max_prefix + 1500`` positions that fit in ``fraction`` of the free memory."""
+    """Slots of ``max_prefix + MAX_NEW_TOKENS + 1`` positions that fit in ``fraction`` of the free memory."""
     max_len = max_prefix + MAX_NEW_TOKENS + 1
     per_slot = kv_bytes_per_token(n_layers, d_model, dtype_bytes) * max_len
     budget = int((memory_bytes if memory_bytes is not None else available_memory(device)) * fraction)

@@ -8,7 +8,6 @@ style vector ``ge`` comes precomputed per reference (cached by the caller).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,17 +15,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fastsovits.engine.stream_decode import frame_noise
+from fastsovits.engine.jobs import DecodeInputs
+from fastsovits.engine.noise import frame_noise
 
 
 @dataclass(frozen=True)
 class DecodeItem:
     codes: Tensor  # [T25] int64 semantic tokens
-    phones: Tensor  # [N] int64 target phone ids
-    ge: Tensor  # [1, gin, 1] style of the voice
-    noise_scale: float = 0.5
-    speed: float = 1.0
-    seed: int | None = None
+    inputs: DecodeInputs  # target phones, style, noise scale, speed, seed
 
 
 MAX_BATCH_SECONDS = 120.0  # audio seconds decoded in one call: bounds the vocoder's activations
@@ -43,26 +39,25 @@ class DecodeRunner:
     def _noise(self, items: Sequence[DecodeItem], frames: list[int], channels: int) -> Tensor:
         out = torch.zeros(len(items), channels, max(frames))
         for i, (item, n) in enumerate(zip(items, frames)):
-            seed = item.seed if item.seed is not None else random.SystemRandom().getrandbits(62)
-            out[i, :, :n] = frame_noise(seed, 0, n, channels)
+            out[i, :, :n] = frame_noise(item.inputs.seed, 0, n, channels)
         return out.to(self.device)
 
     @torch.no_grad()
     def decode_group(self, items: Sequence[DecodeItem]) -> list[np.ndarray]:
         synth, cfg = self.synth, self.synth.config
         code_lens = torch.tensor([int(it.codes.numel()) for it in items])
-        phone_lens = torch.tensor([int(it.phones.numel()) for it in items])
+        phone_lens = torch.tensor([int(it.inputs.phones.numel()) for it in items])
         codes = torch.zeros(len(items), 1, int(code_lens.max()), dtype=torch.long)
         phones = torch.zeros(len(items), int(phone_lens.max()), dtype=torch.long)
         for i, it in enumerate(items):
             codes[i, 0, : code_lens[i]] = it.codes
-            phones[i, : phone_lens[i]] = it.phones
-        speeds = [it.speed for it in items]
+            phones[i, : phone_lens[i]] = it.inputs.phones
+        speeds = [it.inputs.speed for it in items]
         samples = synth.wav_lengths(code_lens, speeds)
         frames = (samples // cfg.samples_per_frame).tolist()
-        noise_scale = items[0].noise_scale
+        noise_scale = items[0].inputs.noise_scale
         noise = self._noise(items, frames, cfg.inter_channels) if noise_scale != 0 else None
-        ge = torch.cat([it.ge for it in items]).to(self.device)
+        ge = torch.cat([it.inputs.ge for it in items]).to(self.device)
         wav = synth.decode_with_style(codes.to(self.device), phones.to(self.device), ge, noise_scale, speeds,
                                       noise=noise, code_lengths=code_lens, phone_lengths=phone_lens)
         wav = wav[:, 0].float().cpu().numpy()
@@ -72,13 +67,13 @@ class DecodeRunner:
         """Audio (float32, the model's rate) of every item, in the given order.
 
         Groups hold at most ``max_batch`` rows and, padded, at most ``max_batch_seconds`` of audio."""
-        order = sorted(range(len(items)), key=lambda i: (items[i].noise_scale, items[i].codes.numel()))
+        order = sorted(range(len(items)), key=lambda i: (items[i].inputs.noise_scale, items[i].codes.numel()))
         out: list[np.ndarray | None] = [None] * len(items)
         group: list[int] = []
         for i in order + [None]:
             padded = (len(group) + 1) * items[i].codes.numel() if i is not None else 0  # sorted: i is the longest
             if group and (i is None or len(group) == self.max_batch or padded > self.max_batch_codes
-                          or items[i].noise_scale != items[group[0]].noise_scale):
+                          or items[i].inputs.noise_scale != items[group[0]].inputs.noise_scale):
                 for j, audio in zip(group, self.decode_group([items[k] for k in group])):
                     out[j] = audio
                 group = []

@@ -28,6 +28,8 @@ import torch
 
 from fastsovits.engine.compute_gate import ComputeGate, control_thread
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.jobs import DecodeInputs
+from fastsovits.engine.messages import DecodeFailed, DecodeResult, PieceDecoded, WholeDecoded
 from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
 from fastsovits.errors import CapacityError
 
@@ -39,18 +41,14 @@ class ChunkTask:
     key: Any  # the engine's row id
     state: StreamState
     tokens: torch.Tensor  # [T25] generated so far (a copy)
-    phones: torch.Tensor
-    ge: torch.Tensor
+    inputs: DecodeInputs
     spec: StreamSpec
-    noise_scale: float
-    speed: float
-    seed: int
     final: bool
 
 
 class DecodeWorker:
     def __init__(self, decoder: DecodeRunner, stream_decoder: StreamDecoder,
-                 deliver: Callable[[tuple], None], max_batch: int = 8, threads: int | None = None,
+                 deliver: Callable[[DecodeResult], None], max_batch: int = 8, threads: int | None = None,
                  gate: ComputeGate | None = None) -> None:
         self.threads = threads
         self.gate = gate or ComputeGate(enabled=False)
@@ -121,7 +119,7 @@ class DecodeWorker:
         while (task := self._next()) is not None:
             self.deliver(self.gate.run(self._timed, task, stream, threads=self.threads))
 
-    def _timed(self, task, stream) -> tuple:
+    def _timed(self, task: ChunkTask | list[tuple[Any, DecodeItem]], stream: torch.cuda.Stream | None) -> DecodeResult:
         t0 = time.perf_counter()
         try:
             if stream is None:
@@ -132,13 +130,12 @@ class DecodeWorker:
         finally:
             self.busy_seconds += time.perf_counter() - t0
 
-    def _run(self, task: ChunkTask | list[tuple[Any, DecodeItem]]) -> tuple:
+    def _run(self, task: ChunkTask | list[tuple[Any, DecodeItem]]) -> DecodeResult:
         try:
             if isinstance(task, ChunkTask):
-                audio = self.stream_decoder.chunk(task.state, task.tokens, task.phones, task.ge, task.spec,
-                                                  task.noise_scale, task.speed, task.seed, task.final)
-                return ("piece", task.key, audio, task.final)
-            return ("whole", [key for key, _ in task], self._decode_whole([item for _, item in task]))
+                audio = self.stream_decoder.chunk(task.state, task.tokens, task.inputs, task.spec, task.final)
+                return PieceDecoded(task.key, audio, task.final)
+            return WholeDecoded([key for key, _ in task], self._decode_whole([item for _, item in task]))
         except Exception as e:  # noqa: BLE001 - reported to the jobs concerned by the engine
             keys = [task.key] if isinstance(task, ChunkTask) else [key for key, _ in task]
-            return ("error", keys, e)
+            return DecodeFailed(keys, e)

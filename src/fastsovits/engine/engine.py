@@ -10,6 +10,11 @@ prefill budget (nothing is lost).
 A job may be opened before its sentences exist (``open_job`` then ``add_sentences``): the API's
 frontend worker phonemizes sentence by sentence while the first ones are already generating.
 A sentence with a ``StreamSpec`` is delivered in pieces while it is generated (token-chunk streaming).
+
+Threads talk through typed messages (``engine/messages.py``): the loop drains its inbox and
+dispatches on the message type; each row's bookkeeping lives in one :class:`RowContext`.
+Every sentence's last piece carries its :class:`~fastsovits.engine.messages.SentenceOutcome`
+(how it stopped, its tokens).
 """
 
 from __future__ import annotations
@@ -19,70 +24,63 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from fastsovits.engine.budget import plan_cache
 from fastsovits.engine.compute_gate import ComputeGate, control_thread
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
-from fastsovits.engine.request import Row, RowSpec, StepOutput
-from fastsovits.engine.sampling import RowSampling, T2SRow
-from fastsovits.engine.scheduler import Scheduler, SchedulerConfig
+from fastsovits.engine.jobs import SentenceJob, SynthesisJob
+from fastsovits.engine.messages import (
+    AddSentences,
+    AudioEvent,
+    DecodeFailed,
+    FailJob,
+    InboxMessage,
+    JobEvent,
+    JobFailed,
+    OpenJob,
+    PieceDecoded,
+    SentenceOutcome,
+    WholeDecoded,
+)
+from fastsovits.engine.request import Row, RowSpec
+from fastsovits.engine.scheduler import ScheduledBatch, Scheduler, SchedulerConfig
+from fastsovits.engine.stats import EngineCounters, EngineStats
 from fastsovits.engine.stream_decode import MUTE_TOKEN, ChunkPlanner, StreamDecoder, StreamSpec, StreamState
 from fastsovits.engine.t2s_runner import T2SRunner
 from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
+from fastsovits.results import StopReason
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class SentenceJob:
-    """One sentence: T2S inputs (prompt+target phones, BERT, prompt tokens) and decode inputs."""
-
-    t2s: T2SRow
-    target_phones: torch.Tensor  # [N] ids the decoder reads (target sentence only, as official)
-    ge: torch.Tensor  # [1, gin, 1] style of the voice
-    sampling: RowSampling = RowSampling()
-    max_new_tokens: int = 1500
-    noise_scale: float = 0.5
-    speed: float = 1.0
-    seed: int | None = None
-    stream: StreamSpec | None = None  # token-chunk streaming of this sentence
-
-
-@dataclass
-class SynthesisJob:
-    sentences: list[SentenceJob]
-    request_id: str = ""
-
-
-@dataclass
-class _Event:
-    index: int
-    audio: np.ndarray | None = None
-    tokens: list[int] | None = None
-    error: BaseException | None = None
-    final: bool = True  # False: a streamed piece; more of this sentence follows
+__all__ = ["Engine", "JobHandle", "SentenceJob", "SynthesisJob"]
 
 
 class JobHandle:
     """Results of one job: ``result()`` (all sentences, in order), iteration (each sentence's audio,
-    in order, as ready) or ``pieces()`` (streamed pieces in order: ``(index, audio, last_of_sentence)``)."""
+    in order, as ready) or ``events()`` (streamed pieces in order; a sentence's last piece carries
+    its outcome). ``outcomes[i]`` tells how sentence ``i`` ended once it has been delivered."""
 
     def __init__(self, engine: Engine, request_id: str, n: int) -> None:
         self._engine, self.request_id, self.n = engine, request_id, n
-        self._events: queue.Queue[_Event] = queue.Queue()
-        self.tokens: dict[int, list[int]] = {}
+        self._events: queue.Queue[JobEvent] = queue.Queue()
+        self.outcomes: dict[int, SentenceOutcome] = {}
         self.done = False
 
-    def _put(self, event: _Event) -> None:
+    @property
+    def tokens(self) -> dict[int, list[int]]:
+        """Generated semantic tokens of each delivered sentence."""
+        return {i: list(o.tokens) for i, o in self.outcomes.items()}
+
+    def _put(self, event: JobEvent) -> None:
         self._events.put(event)
 
-    def _get(self, timeout: float | None) -> _Event:
+    def _get(self, timeout: float | None) -> AudioEvent:
         if self._engine.gate.on_compute_thread():
             raise RuntimeError("waiting for a synthesis from a call on the compute thread would deadlock "
                                "(the engine's steps run there): wait outside engine.gate.run")
@@ -90,21 +88,22 @@ class JobHandle:
             ev = self._events.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError(f"job {self.request_id} not finished after {timeout} s") from None
-        if ev.error is not None:
+        if isinstance(ev, JobFailed):
             self.done = True
             raise ev.error
-        if ev.final:
-            self.tokens[ev.index] = ev.tokens or []
+        if ev.outcome is not None:
+            self.outcomes[ev.index] = ev.outcome
         return ev
 
-    def pieces(self, timeout: float | None = None) -> Iterator[tuple[int, np.ndarray, bool]]:
-        pending: dict[int, list[_Event]] = {}
+    def events(self, timeout: float | None = None) -> Iterator[AudioEvent]:
+        """Pieces of audio in sentence order (pieces of one sentence in the order generated)."""
+        pending: dict[int, list[AudioEvent]] = {}
         nxt = 0
         while nxt < self.n:
             queued = pending.get(nxt)
             if queued:
                 ev = queued.pop(0)
-                yield nxt, ev.audio, ev.final  # type: ignore[misc]
+                yield ev
                 if ev.final:
                     del pending[nxt]
                     nxt += 1
@@ -115,9 +114,9 @@ class JobHandle:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         parts: list[np.ndarray] = []
-        for _, audio, last in self.pieces():
-            parts.append(audio)
-            if last:
+        for ev in self.events():
+            parts.append(ev.audio)
+            if ev.final:
                 yield np.concatenate(parts) if len(parts) > 1 else parts[0]
                 parts = []
 
@@ -126,31 +125,49 @@ class JobHandle:
         finished = 0
         while finished < self.n:
             ev = self._get(timeout)
-            out.setdefault(ev.index, []).append(ev.audio)  # type: ignore[arg-type]
+            out.setdefault(ev.index, []).append(ev.audio)
             finished += ev.final
         self.done = True
         return [np.concatenate(out[i]) if len(out[i]) > 1 else out[i][0] for i in range(self.n)]
 
     def cancel(self) -> None:
-        self._engine._cancel(self)
+        self._engine.fail(self, Cancelled(f"job {self.request_id} was cancelled"))
 
 
 @dataclass
-class _Pending:
+class JobState:
+    """An open job on the engine thread: its handle and how many sentences have been delivered."""
+
     handle: JobHandle
-    job: SynthesisJob
-    rows: dict[int, int] = field(default_factory=dict)  # row_id -> sentence index
     delivered: int = 0
 
 
+@dataclass
+class RowContext:
+    """Everything the engine keeps about one row (sentence) between admission and delivery."""
+
+    job: JobState
+    sentence: SentenceJob
+    index: int  # sentence index in its job
+    stream: StreamState | None = None  # token streaming state (streamed sentences only)
+    outcome: SentenceOutcome | None = None  # set when generation ended, while its audio is decoded
+
+
 class Engine:
-    def __init__(self, t2s_model, synthesizer, *, num_slots: int = 8, max_len: int = 2600,
-                 prefill_token_budget: int = 4096, max_waiting: int = 10_000, decode_batch: int | None = None,
-                 t2s_threads: int | None = None, decode_threads: int | None = None,
+    def __init__(self, t2s_model: torch.nn.Module, synthesizer: torch.nn.Module, *, num_slots: int | None = None,
+                 max_len: int | None = None, prefill_token_budget: int = 4096, max_waiting: int = 10_000,
+                 decode_batch: int | None = None, t2s_threads: int | None = None, decode_threads: int | None = None,
                  exclusive_compute: bool | None = None, cuda_graphs: bool | None = None) -> None:
+        device = next(synthesizer.parameters()).device
+        if num_slots is None or max_len is None:
+            # Size the KV cache (the engine's one large allocation) from the free memory up front.
+            cfg = t2s_model.config
+            plan = plan_cache(cfg.n_layers, cfg.hidden_dim, device=str(device),
+                              dtype_bytes=next(t2s_model.parameters()).element_size(), max_slots=num_slots or 32)
+            num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
         # already long along time and batches spill the caches), so CPU decodes rows one by one.
-        cpu = next(synthesizer.parameters()).device.type == "cpu"
+        cpu = device.type == "cpu"
         decode_batch = decode_batch or (1 if cpu else 8)
         # CPU: T2S steps and decodes take turns at the cores, on the one compute thread of the process
         # (see compute_gate); CUDA overlaps them.
@@ -161,18 +178,15 @@ class Engine:
         # CUDA: the decode step replays captured graphs (None: on for CUDA; see t2s_runner, step_graphs).
         self.t2s = T2SRunner(t2s_model, num_slots, max_len, cuda_graphs=cuda_graphs)
         self.decoder = DecodeRunner(synthesizer, decode_batch)
-        self.batch_sizes: deque[int] = deque(maxlen=100_000)  # rows per decode step (recent; tests, demo)
-        self.counters = {"steps": 0, "tokens": 0, "sentences": 0, "jobs": 0, "oom_retries": 0}
+        self.counters = EngineCounters()
         self._step_listeners: list[Callable[[int], None]] = []
         self._t2s_seconds = 0.0  # time the engine thread spent in prefill + steps
         self._prefill_seconds = 0.0  # the prefill part of it
-        self._inbox: queue.Queue = queue.Queue()
-        self._rows: dict[int, tuple[_Pending, SentenceJob, int]] = {}
-        self._jobs: dict[str, _Pending] = {}  # open jobs by request id
-        self._streams: dict[int, StreamState] = {}  # row_id -> streaming state
-        self._tokens: dict[int, list[int]] = {}  # row_id -> generated tokens, while its audio is decoded
+        self._inbox: queue.Queue[InboxMessage] = queue.Queue()
+        self._rows: dict[int, RowContext] = {}  # row_id -> context, from admission to delivery
+        self._jobs: dict[str, JobState] = {}  # open jobs by request id
         self.stream_decoder = StreamDecoder(synthesizer)
-        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post_decoded, decode_batch, decode_threads,
+        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post, decode_batch, decode_threads,
                                    gate=self.gate)
         self._mute_sim: list[float] | None = None
         self._planners: dict[StreamSpec, ChunkPlanner] = {}
@@ -205,21 +219,26 @@ class Engine:
     def __enter__(self) -> Engine:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def add_step_listener(self, fn: Callable[[int], None]) -> None:
         """``fn(rows)`` is called on the engine thread after every decode step (keep it cheap)."""
         self._step_listeners.append(fn)
 
-    def stats(self) -> dict[str, int | float]:
-        """A snapshot for metrics: queue depth, active rows, slots, totals (read from any thread)."""
-        return {"waiting_rows": self.scheduler.num_waiting, "running_rows": self.scheduler.num_running,
-                "num_slots": self.scheduler.config.num_slots, "max_len": self.scheduler.config.max_len,
-                "prefill_budget": self.scheduler.prefill_budget, **self.counters,
-                "decode_backlog": self.worker.backlog,
-                "t2s_seconds": self._t2s_seconds, "prefill_seconds": self._prefill_seconds,
-                "decode_seconds": self.worker.busy_seconds}
+    def stats(self) -> EngineStats:
+        """A snapshot for metrics and callers (read from any thread)."""
+        c, cfg = self.counters, self.scheduler.config
+        return EngineStats(num_slots=cfg.num_slots, max_len=cfg.max_len, running_rows=self.scheduler.num_running,
+                           waiting_rows=self.scheduler.num_waiting, prefill_budget=self.scheduler.prefill_budget,
+                           decode_backlog=self.worker.backlog, jobs=c.jobs, sentences=c.sentences, steps=c.steps,
+                           tokens=c.tokens, oom_retries=c.oom_retries, kv_cache_bytes=self.t2s.cache.nbytes,
+                           stage_seconds=dict(self.stage_seconds), steps_by_rows=dict(c.steps_by_rows),
+                           stop_reasons=dict(c.stop_reasons), cuda_graphs=self._graph_counts())
+
+    def _graph_counts(self) -> dict[str, int] | None:
+        graphs = self.t2s.graphs
+        return None if graphs is None else {"captured": graphs.captures, "replays": graphs.replays}
 
     def submit(self, job: SynthesisJob) -> JobHandle:
         """Queue a job whose sentences are all known."""
@@ -231,80 +250,84 @@ class Engine:
     def open_job(self, n: int, request_id: str = "") -> JobHandle:
         """A job of ``n`` sentences that arrive later through :meth:`add_sentences`."""
         request_id = request_id or f"job-{next(self._ids)}"
-        self.counters["jobs"] += 1
+        self.counters.jobs += 1
         handle = JobHandle(self, request_id, n)
-        self._inbox.put(("open", _Pending(handle, SynthesisJob([], request_id))))
-        self._wake.set()
+        self._post(OpenJob(handle))
         return handle
 
     def add_sentences(self, handle: JobHandle, start: int, sentences: list[SentenceJob]) -> None:
         """Queue sentences ``start ..`` of an open job (thread-safe)."""
-        self._inbox.put(("add", (handle, start, sentences)))
-        self._wake.set()
+        self._post(AddSentences(handle, start, sentences))
 
     def fail(self, handle: JobHandle, error: BaseException) -> None:
-        """End an open job with ``error`` (e.g. its frontend failed); its rows are freed."""
-        self._inbox.put(("fail", (handle, error)))
+        """End an open job with ``error`` (e.g. its frontend failed, or it was cancelled); its rows are freed."""
+        self._post(FailJob(handle, error))
+
+    def _post(self, message: InboxMessage) -> None:  # any thread
+        self._inbox.put(message)
         self._wake.set()
 
-    def _cancel(self, handle: JobHandle) -> None:
-        self.fail(handle, Cancelled(f"job {handle.request_id} was cancelled"))
-
-    # ----------------------------------------------------------------------------- loop
+    # ----------------------------------------------------------------------------- inbox
     def _drain(self) -> None:
         while True:
             try:
-                kind, item = self._inbox.get_nowait()
+                message = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if kind == "open":
-                if item.handle.n == 0:
-                    item.handle._put(_Event(-1, error=InvalidInput("a job needs at least one sentence")))
-                else:
-                    self._jobs[item.handle.request_id] = item
-            elif kind == "decoded":
-                self._on_decoded(item)
-            elif kind == "add":
-                handle, start, sentences = item
-                pending = self._jobs.get(handle.request_id)
-                if pending is not None and pending.handle is handle:  # else: cancelled or failed already
-                    self._accept(pending, start, sentences)
-            else:
-                handle, error = item
-                if handle.request_id in self._jobs:
-                    self._abort(handle.request_id, error)
+            self._dispatch(message)
 
-    def _accept(self, pending: _Pending, start: int, sentences: list[SentenceJob]) -> None:
-        request_id = pending.handle.request_id
+    def _dispatch(self, message: InboxMessage) -> None:
+        if isinstance(message, OpenJob):
+            handle = message.handle
+            if handle.n == 0:
+                handle._put(JobFailed(InvalidInput("a job needs at least one sentence")))
+            else:
+                self._jobs[handle.request_id] = JobState(handle)
+        elif isinstance(message, AddSentences):
+            job = self._jobs.get(message.handle.request_id)
+            if job is not None and job.handle is message.handle:  # else: cancelled or failed already
+                self._accept(job, message.start, message.sentences)
+        elif isinstance(message, FailJob):
+            if message.handle.request_id in self._jobs:
+                self._abort(message.handle.request_id, message.error)
+        elif isinstance(message, WholeDecoded):
+            for row_id, audio in zip(message.keys, message.audio):
+                self._finish_row(row_id, audio)
+        elif isinstance(message, PieceDecoded):
+            self._on_piece(message)
+        elif isinstance(message, DecodeFailed):
+            for request_id in {self._rows[r].job.handle.request_id for r in message.keys if r in self._rows}:
+                self._abort(request_id, message.error)
+        else:  # pragma: no cover - the message union is closed
+            raise TypeError(f"unknown engine message {type(message).__name__}")
+
+    def _accept(self, job: JobState, start: int, sentences: list[SentenceJob]) -> None:
+        request_id = job.handle.request_id
         try:
             for i, s in enumerate(sentences, start):
-                if not 0 <= i < pending.handle.n:
-                    raise InvalidInput(f"sentence index {i} outside job {request_id} of {pending.handle.n}")
-                prompt = s.t2s.prompt.numel() if s.t2s.prompt is not None else 0
-                spec = RowSpec(request_id, i, int(s.t2s.phones.numel()) + prompt, s.max_new_tokens)
-                row = self.scheduler.add(spec)
-                self._rows[row.row_id] = (pending, s, i)
-                if s.stream is not None:
-                    self._streams[row.row_id] = StreamState()
+                if not 0 <= i < job.handle.n:
+                    raise InvalidInput(f"sentence index {i} outside job {request_id} of {job.handle.n}")
+                row = self.scheduler.add(RowSpec(request_id, i, s.prefix_len, s.max_new_tokens))
+                self._rows[row.row_id] = RowContext(job, s, i, StreamState() if s.stream is not None else None)
         except FastSovitsError as e:
             self._abort(request_id, e)
 
     def _abort(self, request_id: str, error: BaseException) -> None:
         rows = self.scheduler.abort(request_id)
         self.t2s.release([r.slot for r in rows if r.slot is not None])
-        for rid, (p, _, _) in list(self._rows.items()):
-            if p.handle.request_id == request_id:
-                del self._rows[rid]
-                self._streams.pop(rid, None)
-                self._tokens.pop(rid, None)
-        pending = self._jobs.pop(request_id, None)
-        if pending is not None:
-            pending.handle._put(_Event(-1, error=error))
+        for row_id, ctx in list(self._rows.items()):
+            if ctx.job.handle.request_id == request_id:
+                del self._rows[row_id]
+        self._count_stop(StopReason.ABORTED, len(rows))
+        job = self._jobs.pop(request_id, None)
+        if job is not None:
+            job.handle._put(JobFailed(error))
 
+    # ----------------------------------------------------------------------------- rows
     def _prefill(self, rows: list[Row]) -> bool:
         try:
-            self.t2s.admit([r.slot for r in rows], [self._rows[r.row_id][1].t2s for r in rows],
-                           [self._rows[r.row_id][1].sampling for r in rows])
+            ctxs = [self._rows[r.row_id] for r in rows]
+            self.t2s.admit([r.slot for r in rows], [c.sentence.t2s for c in ctxs], [c.sentence.sampling for c in ctxs])
             return True
         except torch.OutOfMemoryError:
             before = self.scheduler.prefill_budget
@@ -315,58 +338,51 @@ class Engine:
                             CapacityError(f"sentence of {rows[0].spec.prefix_len} tokens does not fit in memory"))
                 return False
             log.warning("out of memory in prefill; prefill budget %d -> %d, rows requeued", before, after)
-            self.counters["oom_retries"] += 1
+            self.counters.oom_retries += 1
             self.scheduler.requeue(rows)
             return False
-
-    def _post_decoded(self, result: tuple) -> None:  # called on the decode thread
-        self._inbox.put(("decoded", result))
-        self._wake.set()
 
     def _deliver(self, finished: list[Row]) -> None:
         """Hand finished rows to the decode thread (streaming rows: their last chunk)."""
         for r in finished:
-            if r.row_id not in self._rows:
+            ctx = self._rows.get(r.row_id)
+            if ctx is None:
                 continue
-            if r.row_id in self._streams:
-                self._stream_piece(r, final=True)
-                continue
-            _, s, _ = self._rows[r.row_id]
-            self.worker.put_whole(r.row_id, DecodeItem(torch.tensor(r.generated, dtype=torch.long), s.target_phones,
-                                                       s.ge, s.noise_scale, s.speed, s.seed))
-            self._tokens[r.row_id] = list(r.generated)
+            assert r.stop_reason is not None
+            ctx.outcome = SentenceOutcome(r.stop_reason.public, tuple(r.generated),
+                                          int(ctx.sentence.decode.phones.numel()))
+            if ctx.stream is not None:
+                self._stream_piece(r, ctx, final=True)
+            else:
+                codes = torch.tensor(r.generated, dtype=torch.long)
+                self.worker.put_whole(r.row_id, DecodeItem(codes, ctx.sentence.decode))
 
-    def _on_decoded(self, result: tuple) -> None:
-        kind = result[0]
-        if kind == "whole":
-            for row_id, audio in zip(result[1], result[2]):
-                self._finish_row(row_id, audio)
-        elif kind == "piece":
-            _, row_id, audio, final = result
-            if row_id not in self._rows:
-                return  # its job was cancelled meanwhile
-            if final:
-                self._finish_row(row_id, audio)
-            elif audio.size:
-                pending, _, index = self._rows[row_id]
-                pending.handle._put(_Event(index, audio=audio, final=False))
-        else:
-            _, row_ids, error = result
-            for request_id in {self._rows[r][0].handle.request_id for r in row_ids if r in self._rows}:
-                self._abort(request_id, error)
+    def _on_piece(self, message: PieceDecoded) -> None:
+        ctx = self._rows.get(message.key)
+        if ctx is None:
+            return  # its job was cancelled meanwhile
+        if message.final:
+            self._finish_row(message.key, message.audio)
+        elif message.audio.size:
+            ctx.job.handle._put(AudioEvent(ctx.index, message.audio))
 
     def _finish_row(self, row_id: int, audio: np.ndarray) -> None:
-        tokens = self._tokens.pop(row_id, [])
-        if row_id not in self._rows:
+        ctx = self._rows.pop(row_id, None)
+        if ctx is None:
             return  # its job was cancelled while it was being decoded
-        pending, _, index = self._rows.pop(row_id)
-        self._streams.pop(row_id, None)
-        pending.handle._put(_Event(index, audio=audio, tokens=tokens))
-        self.counters["sentences"] += 1
-        pending.delivered += 1
-        if pending.delivered == pending.handle.n:
-            self._jobs.pop(pending.handle.request_id, None)
+        assert ctx.outcome is not None
+        ctx.job.handle._put(AudioEvent(ctx.index, audio, ctx.outcome))
+        self.counters.sentences += 1
+        self._count_stop(ctx.outcome.stop_reason)
+        ctx.job.delivered += 1
+        if ctx.job.delivered == ctx.job.handle.n:
+            self._jobs.pop(ctx.job.handle.request_id, None)
 
+    def _count_stop(self, reason: StopReason, n: int = 1) -> None:
+        if n:
+            self.counters.stop_reasons[reason.value] = self.counters.stop_reasons.get(reason.value, 0) + n
+
+    # ----------------------------------------------------------------------------- streaming
     def _mute_similarity(self) -> list[float]:
         if self._mute_sim is None:
             with torch.no_grad():
@@ -376,29 +392,26 @@ class Engine:
     def _stream_pieces(self) -> None:
         """Decode a chunk of every streaming row whose next chunk boundary has been generated."""
         for r in self.scheduler.running:
-            state = self._streams.get(r.row_id)
-            if state is None or r.row_id not in self._rows:
+            ctx = self._rows.get(r.row_id)
+            if ctx is None or ctx.stream is None or ctx.sentence.stream is None:
                 continue
-            spec = self._rows[r.row_id][1].stream
+            spec = ctx.sentence.stream
             planner = self._planners.get(spec)
             if planner is None:  # one per distinct spec; planners hold no per-row state
                 planner = self._planners[spec] = ChunkPlanner(spec, None if spec.fixed_length else self._mute_similarity())
-            cut = planner.next_cut(r.generated, state.cut)
+            cut = planner.next_cut(r.generated, ctx.stream.cut)
             if cut is not None:
-                state.cut = cut
-                self._stream_piece(r, final=False)
+                ctx.stream.cut = cut
+                self._stream_piece(r, ctx, final=False)
 
-    def _stream_piece(self, r: Row, final: bool) -> None:
-        _, s, _ = self._rows[r.row_id]
-        state = self._streams[r.row_id]
-        seed = s.seed if s.seed is not None else r.row_id * 7919 + 1
-        end = len(r.generated) if final else state.cut
-        if final:
-            self._tokens[r.row_id] = list(r.generated)
-        self.worker.put_chunk(ChunkTask(r.row_id, state, torch.tensor(r.generated[:end], dtype=torch.long),
-                                        s.target_phones, s.ge, s.stream, s.noise_scale, s.speed, seed, final))
+    def _stream_piece(self, r: Row, ctx: RowContext, final: bool) -> None:
+        assert ctx.stream is not None and ctx.sentence.stream is not None
+        end = len(r.generated) if final else ctx.stream.cut
+        self.worker.put_chunk(ChunkTask(r.row_id, ctx.stream, torch.tensor(r.generated[:end], dtype=torch.long),
+                                        ctx.sentence.decode, ctx.sentence.stream, final))
 
-    def _compute(self, batch) -> StepOutput | None:
+    # ----------------------------------------------------------------------------- loop
+    def _compute(self, batch: ScheduledBatch):
         """Prefill the batch's new rows, then step (on the compute thread; the engine thread waits)."""
         t0 = time.perf_counter()
         try:
@@ -425,16 +438,17 @@ class Engine:
             if out is None:
                 continue
             t0 = time.perf_counter()
-            self.batch_sizes.append(len(batch.rows))
-            self.counters["steps"] += 1
-            self.counters["tokens"] += len(batch.rows)
+            rows = len(batch.rows)
+            c = self.counters
+            c.steps += 1
+            c.tokens += rows
+            c.steps_by_rows[rows] = c.steps_by_rows.get(rows, 0) + 1
             for fn in self._step_listeners:
-                fn(len(batch.rows))
+                fn(rows)
             finished = self.scheduler.update(batch, out)
             self.t2s.release([r.slot for r in finished])
             self._t2s_seconds += time.perf_counter() - t0
-            if self._streams:
-                self._stream_pieces()
+            self._stream_pieces()
             self._deliver(finished)
         self.worker.close()
         self._drain()

@@ -5,14 +5,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-MAX_NEW_TOKENS = 1500  # the official hard cap on generated semantic tokens (60 s at 25 Hz)
+from fastsovits.limits import MAX_NEW_TOKENS
+from fastsovits.results import StopReason
 
 
 class RowStatus(enum.Enum):
     WAITING = "waiting"
     RUNNING = "running"
-    FINISHED = "finished"
+    FINISHED_EOS = "finished_eos"
+    FINISHED_LENGTH = "finished_length"  # token cap or cache length
     ABORTED = "aborted"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RowStatus.FINISHED_EOS, RowStatus.FINISHED_LENGTH, RowStatus.ABORTED)
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,23 @@ class Row:
     status: RowStatus = RowStatus.WAITING
     slot: int | None = None  # cache slot while running (kept after the row ends, for the runner)
     generated: list[int] = field(default_factory=list)
-    stop_reason: str | None = None  # "eos" | "max_tokens" | "max_len" | "aborted"
 
     @property
     def length(self) -> int:
         """Cache positions this row occupies now."""
         return self.spec.prefix_len + len(self.generated)
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Derived from the status (the one home of a row's state); None while the row is live."""
+        if self.status is RowStatus.FINISHED_EOS:
+            return StopReason.EOS
+        if self.status is RowStatus.ABORTED:
+            return StopReason.ABORTED
+        if self.status is RowStatus.FINISHED_LENGTH:
+            capped = len(self.generated) >= self.spec.max_new_tokens
+            return StopReason.MAX_TOKENS if capped else StopReason.MAX_LEN
+        return None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Token sampling for the text-to-semantic model, and a simple reference decode loop.
+"""Token sampling for the text-to-semantic model (the serving engine's sampler).
 
 Order of operations (as the official sampler; it matters):
 1. repetition penalty on every token seen so far (prompt + generated), once per distinct token:
@@ -25,34 +25,21 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fastsovits.errors import InvalidInput, InvalidParameter
-
 EOS_BAN_STEPS = 11  # EOS cannot be produced at steps 0..10
-MAX_STEPS = 1500  # official hard cap on generated tokens
 _M32 = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
 class RowSampling:
-    """Sampling settings of one row. ``top_k=1`` is greedy; ``seed=None`` draws a random seed."""
+    """Sampling settings of one row (validated where they come from: ``SynthesisParams``).
+
+    ``top_k=1`` is greedy, ``top_k=0`` turns top-k off; ``seed=None`` draws a random seed."""
 
     top_k: int = 15
     top_p: float = 1.0
     temperature: float = 1.0
     repetition_penalty: float = 1.35
     seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.top_k, int) or self.top_k < 0:
-            raise InvalidParameter(f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise InvalidParameter(f"top_p must be in (0, 1], got {self.top_p!r}")
-        if not self.temperature > 0.0:
-            raise InvalidParameter(f"temperature must be > 0, got {self.temperature!r}")
-        if not self.repetition_penalty > 0.0:
-            raise InvalidParameter(f"repetition_penalty must be > 0, got {self.repetition_penalty!r}")
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise InvalidParameter(f"seed must be in [0, 2**63), got {self.seed!r}")
 
 
 GREEDY = RowSampling(top_k=1, top_p=1.0, temperature=1.0, repetition_penalty=1.0, seed=0)
@@ -172,116 +159,3 @@ def sample_step(
     noise = exponential_noise(params.seed, steps, params.vocab_ids)
     tokens = (probs / noise).argmax(dim=-1)
     return tokens, argmax_is_eos | (tokens == eos)
-
-
-# ---------------------------------------------------------------------------- reference loop
-@dataclass(frozen=True)
-class T2SRow:
-    """One input: phones [N] int64, bert [bert_dim, N] float, prompt [T] int64 (None: no reference)."""
-
-    phones: Tensor
-    bert: Tensor
-    prompt: Tensor | None = None
-
-
-@dataclass
-class T2SResult:
-    """tokens: generated tokens (EOS excluded, all kept); idx: the step at which the row stopped;
-    stop_reason: "eos" | "early_stop" | "max_steps"; step_logits: [steps, V] raw logits if recorded.
-
-    The official ``TTS.run`` keeps ``(prompt + tokens)[-idx:]``, which on early stop drops the
-    first generated token (idx = len(tokens) - 1); reproduce that only where parity demands it."""
-
-    tokens: list[int]
-    idx: int
-    stop_reason: str
-    step_logits: Tensor | None = None
-
-
-def pad_rows(rows: Sequence[T2SRow], bert_dim: int, device: torch.device | str):
-    """-> phones [B, N], phone_lens [B], bert [B, bert_dim, N], prompts [B, T], prompt_lens [B]."""
-    if not rows:
-        raise InvalidInput("t2s: no rows given")
-    b = len(rows)
-    n = max(int(r.phones.shape[0]) for r in rows)
-    t = max(int(r.prompt.shape[0]) if r.prompt is not None else 0 for r in rows)
-    phones = torch.zeros(b, n, dtype=torch.long)
-    bert = torch.zeros(b, bert_dim, n, dtype=torch.float32)
-    prompts = torch.zeros(b, t, dtype=torch.long)
-    phone_lens = torch.zeros(b, dtype=torch.long)
-    prompt_lens = torch.zeros(b, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ni = r.phones.shape[0]
-        if ni == 0 or tuple(r.bert.shape) != (bert_dim, ni):
-            raise InvalidInput(f"t2s row {i}: {ni} phones with bert of shape {tuple(r.bert.shape)}")
-        phones[i, :ni] = r.phones
-        bert[i, :, :ni] = r.bert
-        phone_lens[i] = ni
-        if r.prompt is not None:
-            prompts[i, : r.prompt.shape[0]] = r.prompt
-            prompt_lens[i] = r.prompt.shape[0]
-    to = dict(device=device)
-    return phones.to(**to), phone_lens.to(**to), bert.to(**to), prompts.to(**to), prompt_lens.to(**to)
-
-
-@torch.no_grad()
-def generate(
-    model,
-    rows: Sequence[T2SRow],
-    params: RowSampling | Sequence[RowSampling] = GREEDY,
-    *,
-    early_stop_num: int = -1,
-    max_steps: int = MAX_STEPS,
-    record_logits: bool = False,
-) -> list[T2SResult]:
-    """Decode rows of different lengths together (one batched prefill, then cached steps).
-
-    A simple reference loop that checks stops on the host every step; the serving engine reuses
-    ``prefill`` / ``decode_step`` / :func:`sample_step`. Stop rules as the official single-row
-    loop: EOS (dropped), ``len(generated) > early_stop_num`` (token kept; -1 = off), step
-    ``max_steps - 1`` (token kept).
-    """
-    from fastsovits.engine.kv_cache import StaticKVCache
-
-    cfg = model.config
-    device = next(model.parameters()).device
-    per_row = [params] * len(rows) if isinstance(params, RowSampling) else list(params)
-    if len(per_row) != len(rows):
-        raise InvalidParameter(f"generate: {len(rows)} rows but {len(per_row)} sampling settings")
-    phones, phone_lens, bert, prompts, prompt_lens = pad_rows(rows, cfg.bert_dim, device)
-    b = len(rows)
-    cache = StaticKVCache.for_model(model, b, int((phone_lens + prompt_lens).max()) + max_steps + 1)
-    logits, positions = model.prefill(phones, phone_lens, bert, prompts, prompt_lens, cache)
-    knobs = SamplingTensors.from_rows(per_row, cfg.vocab_size, device)
-    seen = mark_seen_(torch.zeros(b, cfg.vocab_size, dtype=torch.bool, device=device), prompts, prompt_lens)
-    steps = torch.zeros(b, dtype=torch.long, device=device)
-    generated: list[list[int]] = [[] for _ in range(b)]
-    results: list[T2SResult | None] = [None] * b
-    recorded: list[Tensor] = []
-    for idx in range(max_steps):
-        if record_logits:
-            recorded.append(logits.float().cpu().clone())
-        tokens, eos_stop = sample_step(logits, seen, knobs, steps, cfg.eos)
-        for i, (tok, stop) in enumerate(zip(tokens.tolist(), eos_stop.tolist())):
-            if results[i] is not None:
-                continue
-            reason = "eos" if stop else None
-            if not stop:
-                generated[i].append(tok)
-                if early_stop_num != -1 and len(generated[i]) > early_stop_num:
-                    reason = "early_stop"
-                elif idx == max_steps - 1:
-                    reason = "max_steps"
-            if reason is not None:
-                results[i] = T2SResult(generated[i], idx, reason)
-        if all(r is not None for r in results):
-            break
-        mark_seen_(seen, tokens.view(b, 1))
-        steps += 1
-        logits = model.decode_step(tokens.view(b, 1), positions, cache)
-        positions += 1
-    if record_logits:
-        stacked = torch.stack(recorded, dim=1)  # [B, steps, V]
-        for i, r in enumerate(results):
-            r.step_logits = stacked[i, : r.idx + 1]
-    return results  # type: ignore[return-value]

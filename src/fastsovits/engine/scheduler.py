@@ -13,8 +13,9 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-from fastsovits.engine.request import MAX_NEW_TOKENS, Row, RowSpec, RowStatus, StepOutput
+from fastsovits.engine.request import Row, RowSpec, RowStatus, StepOutput
 from fastsovits.errors import CapacityError, InvalidInput, InvalidParameter
+from fastsovits.limits import MAX_NEW_TOKENS
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Scheduler:
                 self._slots[i] = None
                 aborted.append(r)
         for r in aborted:  # a running row keeps its last slot number so the runner can release it
-            r.status, r.stop_reason = RowStatus.ABORTED, "aborted"
+            r.status = RowStatus.ABORTED
         return aborted
 
     # ----------------------------------------------------------------------------- steps
@@ -122,16 +123,13 @@ class Scheduler:
                 continue  # aborted during the step
             slot = row.slot
             if out.eos[slot]:
-                reason = "eos"
+                status = RowStatus.FINISHED_EOS
             else:
                 row.generated.append(out.tokens[slot])
-                if len(row.generated) >= row.spec.max_new_tokens:
-                    reason = "max_tokens"
-                elif row.length >= self.config.max_len:
-                    reason = "max_len"
-                else:
+                if len(row.generated) < row.spec.max_new_tokens and row.length < self.config.max_len:
                     continue
-            row.status, row.stop_reason = RowStatus.FINISHED, reason
+                status = RowStatus.FINISHED_LENGTH
+            row.status = status
             self._slots[slot] = None  # free for the next schedule(); row.slot keeps the number for the runner
             finished.append(row)
         return finished

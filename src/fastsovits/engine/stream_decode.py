@@ -1,6 +1,8 @@
 """Token-chunk streaming: audio of a sentence while its semantic tokens are still being generated.
 
-What the official modes 2/3 intend, without their bugs (spec sections 5.6 and 14.4):
+What the official streaming modes 2 and 3 (``streaming_mode`` with ``min_chunk_length`` and
+``fixed_length_chunk``) set out to do, without two of their defects: the official cuts can emit some
+tokens in two chunks, and its chunk audio is not continuous with the next chunk's.
 
 - ``ChunkPlanner`` (no torch) decides where a chunk ends. Fixed mode: every ``chunk_tokens``
   tokens. Silence mode: once ``chunk_tokens + 2`` tokens are pending, cut after the pair of
@@ -21,14 +23,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from fastsovits.engine.noise import frame_noise
 from fastsovits.errors import InvalidParameter
 
+if TYPE_CHECKING:
+    from fastsovits.engine.jobs import DecodeInputs
+
 MUTE_TOKEN = 486  # the official "silence" semantic token used to score chunk boundaries
-NOISE_BLOCK = 16  # frames per independently seeded noise block
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,6 @@ class StreamSpec:
     chunk_tokens: int = 16  # official min_chunk_length
     fixed_length: bool = False  # official fixed_length_chunk (mode 3)
     overlap_tokens: int = 2  # official overlap_length: cross-fade length, in tokens
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.chunk_tokens, int) or not 1 <= self.chunk_tokens <= 1500:
-            raise InvalidParameter(f"chunk_tokens (min_chunk_length) must be in [1, 1500], got {self.chunk_tokens!r}")
-        if not isinstance(self.overlap_tokens, int) or not 0 <= self.overlap_tokens <= 64:
-            raise InvalidParameter(f"overlap_tokens (overlap_length) must be in [0, 64], got {self.overlap_tokens!r}")
 
 
 class ChunkPlanner:
@@ -71,21 +71,6 @@ class ChunkPlanner:
         return start + pending - 1 if pending >= 4 * n else None  # bounded latency
 
 
-def frame_noise(seed: int, start: int, stop: int, channels: int) -> torch.Tensor:
-    """N(0, 1) noise for latent frames [start, stop) of a row: -> [channels, stop - start].
-
-    Each block of NOISE_BLOCK frames has its own generator, so the draw for a frame does not
-    depend on how the row is cut into pieces or on its total length."""
-    if stop <= start:
-        return torch.zeros(channels, 0)
-    first, last = start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK
-    blocks = [torch.randn(channels, NOISE_BLOCK, generator=torch.Generator().manual_seed(
-        (seed * 1_000_003 + b) % 2**63)) for b in range(first, last + 1)]
-    full = torch.cat(blocks, dim=1)  # [channels, blocks * NOISE_BLOCK]
-    offset = start - first * NOISE_BLOCK
-    return full[:, offset: offset + stop - start]
-
-
 @dataclass
 class StreamState:
     cut: int = 0  # tokens already assigned to chunks
@@ -100,10 +85,11 @@ class StreamDecoder:
         self.device = next(synthesizer.parameters()).device
 
     @torch.no_grad()
-    def chunk(self, state: StreamState, codes: torch.Tensor, phones: torch.Tensor, ge: torch.Tensor,
-              spec: StreamSpec, noise_scale: float, speed: float, seed: int, final: bool) -> np.ndarray:
+    def chunk(self, state: StreamState, codes: torch.Tensor, inputs: DecodeInputs, spec: StreamSpec,
+              final: bool) -> np.ndarray:
         """Audio for the tokens ``codes`` [T25] generated so far (all of them when ``final``)."""
         synth, spf = self.synth, self.synth.config.samples_per_frame
+        phones, ge, noise_scale, speed, seed = inputs.phones, inputs.ge, inputs.noise_scale, inputs.speed, inputs.seed
         overlap_frames = spec.overlap_tokens * synth.config.frames_per_code
         prior = synth.prior_stats(codes.view(1, 1, -1).to(self.device), phones.view(1, -1).to(self.device),
                                   ge.to(self.device), speed)

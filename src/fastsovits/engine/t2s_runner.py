@@ -29,10 +29,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from fastsovits.engine.kv_cache import StaticKVCache
 from fastsovits.engine.request import StepOutput
-from fastsovits.engine.sampling import GREEDY, RowSampling, SamplingTensors, T2SRow, mark_seen_, pad_rows, sample_step
+from fastsovits.engine.sampling import GREEDY, RowSampling, SamplingTensors, mark_seen_, sample_step
 from fastsovits.engine.step_graphs import Capture, GraphCaptureError, GraphedStep
+from fastsovits.engine.t2s_inputs import T2SRow, pad_rows
+from fastsovits.models.kv_cache import StaticKVCache
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,3 @@ class T2SRunner:
                 log.warning("%s; the T2S step runs without CUDA graphs from now on", e)
                 self.graphs = None
         return self.model.decode_step(tokens, positions, self.cache, kv_len)
-
-    def last_logits(self) -> Tensor:
-        return self.logits

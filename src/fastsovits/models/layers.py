@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fastsovits.engine.kv_cache import StaticKVCache
+    from fastsovits.models.kv_cache import StaticKVCache
 
 
 def sine_table(n_positions: int, dim: int, device: torch.device | str | None = None) -> Tensor:

@@ -6,7 +6,7 @@ up to themselves. Each stream has its own learned scale ``alpha`` on a shared si
 and positions restart at 0 at the first audio token.
 
 Sequences of different lengths are packed as rows [text | audio | padding] (right padding), so a
-row's prefix occupies slots 0..L-1 of its KV-cache row; see :mod:`fastsovits.engine.kv_cache`.
+row's prefix occupies slots 0..L-1 of its KV-cache row; see :mod:`fastsovits.models.kv_cache`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fastsovits.engine.kv_cache import StaticKVCache
 from fastsovits.errors import InvalidInput, InvalidParameter
+from fastsovits.models.kv_cache import StaticKVCache
 from fastsovits.models.layers import T2SBlock, left_padded_mask, prefix_mask, sine_table
 
 # official yaml name -> our field name (the "model" section of configs/s1longer*.yaml)

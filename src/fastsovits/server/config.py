@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastsovits.limits import MAX_NEW_TOKENS
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -49,5 +51,5 @@ class ServerConfig:
     device: str = "auto"
     dtype: str = "auto"  # model weights: auto, float32, bfloat16, float16 (as TTS.from_pretrained)
     cuda_graphs: bool | None = None  # T2S step from CUDA graphs (None: on for CUDA), as TTS.from_pretrained
-    max_new_tokens: int = 1500  # cap on semantic tokens per sentence for every request
+    max_new_tokens: int = MAX_NEW_TOKENS  # cap on semantic tokens per sentence for every request
     default_params: dict = field(default_factory=dict)  # SynthesisParams overrides applied before a request's own

@@ -1,7 +1,7 @@
 """Prometheus metrics (names prefixed ``fastsovits_``) on a registry of the app's own (none global).
 
-Engine-side figures (queue depth, active rows, tokens) are read from ``engine.stats()`` at
-scrape time; ``fastsovits_batch_size`` is observed by an engine step listener (rows per step).
+Engine-side figures (queue depth, active rows, tokens, how sentences ended) are read from
+``TTS.stats()`` at scrape time; ``fastsovits_batch_size`` is observed by a step listener (rows per step).
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from fastsovits.engine.stats import EngineStats
 
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
 TIME_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120)
@@ -24,29 +27,38 @@ class _EngineCollector:
 
     def collect(self):
         stats = self.m.models.stats() if self.m.models is not None else {}
-        gauges = {"queue_depth": ("waiting_rows", "sentences waiting for a KV-cache slot"),
-                  "active_rows": ("running_rows", "sentences decoding now"),
-                  "cache_slots": ("num_slots", "KV-cache slots")}
-        for metric, (key, doc) in gauges.items():
+        gauges: dict[str, tuple[Callable[[EngineStats], int], str]] = {
+            "queue_depth": (lambda s: s.waiting_rows, "sentences waiting for a KV-cache slot"),
+            "active_rows": (lambda s: s.running_rows, "sentences decoding now"),
+            "cache_slots": (lambda s: s.num_slots, "KV-cache slots")}
+        for metric, (value, doc) in gauges.items():
             g = GaugeMetricFamily(f"fastsovits_{metric}", doc, labels=["model"])
             for name, s in stats.items():
-                g.add_metric([name], s[key])
+                g.add_metric([name], value(s))
             yield g
-        for metric, key, doc in (("tokens", "tokens", "semantic tokens generated"),
-                                 ("sentences", "sentences", "sentences decoded to audio"),
-                                 ("decode_steps", "steps", "T2S decode steps")):
+        counters: dict[str, tuple[Callable[[EngineStats], int], str]] = {
+            "tokens": (lambda s: s.tokens, "semantic tokens generated"),
+            "sentences": (lambda s: s.sentences, "sentences decoded to audio"),
+            "decode_steps": (lambda s: s.steps, "T2S decode steps")}
+        for metric, (value, doc) in counters.items():
             c = CounterMetricFamily(f"fastsovits_{metric}", doc, labels=["model"])
             for name, s in stats.items():
-                c.add_metric([name], s[key])
+                c.add_metric([name], value(s))
             yield c
+        c = CounterMetricFamily("fastsovits_sentences_by_stop_reason",
+                                "sentences by how generation ended (max_tokens: ran to the token cap)",
+                                labels=["model", "reason"])
+        for name, s in stats.items():
+            for reason in ("eos", "max_tokens", "aborted"):
+                c.add_metric([name, reason], s.stop_reasons.get(reason, 0))
+        yield c
         c = CounterMetricFamily("fastsovits_stage_busy_seconds",
                                 "seconds the engine spent in each model stage (t2s: prefill and steps; prefill: the "
                                 "prefill part of t2s; decode: SoVITS)",
                                 labels=["model", "stage"])
         for name, s in stats.items():
-            c.add_metric([name, "t2s"], s["t2s_seconds"])
-            c.add_metric([name, "prefill"], s["prefill_seconds"])
-            c.add_metric([name, "decode"], s["decode_seconds"])
+            for stage in ("t2s", "prefill", "decode"):
+                c.add_metric([name, stage], s.stage_seconds[stage])
         yield c
         g = GaugeMetricFamily("fastsovits_tokens_per_second", f"tokens per second over the last {RATE_WINDOW_S} s")
         g.add_metric([], self.m.tokens_per_second())
@@ -97,7 +109,7 @@ class ServerMetrics:
             return sum(n for s, n in self._steps if s > now - RATE_WINDOW_S) / RATE_WINDOW_S
 
     def attach(self, tts) -> None:
-        tts.engine.add_step_listener(self.observe_step)
+        tts.add_step_listener(self.observe_step)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

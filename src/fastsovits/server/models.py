@@ -15,30 +15,13 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import torch
 from anyio import to_thread
 
+from fastsovits.engine.stats import EngineStats
 from fastsovits.server.config import ModelSpec, ServerConfig
 from fastsovits.server.errors import NotFound
 
 log = logging.getLogger("fastsovits.server")
-
-
-def tensor_bytes(*objs) -> int:
-    """Bytes of the parameters/buffers of modules and of tensors held directly by plain objects."""
-    total, seen = 0, set()
-    for obj in objs:
-        tensors = list(obj.parameters()) + list(obj.buffers()) if isinstance(obj, torch.nn.Module) else [
-            v for v in vars(obj).values() if isinstance(v, torch.Tensor)]
-        if not isinstance(obj, torch.nn.Module):
-            for v in vars(obj).values():
-                if isinstance(v, (list, tuple)):
-                    tensors += [t for t in v if isinstance(t, torch.Tensor)]
-        for t in tensors:
-            if id(t) not in seen:
-                seen.add(id(t))
-                total += t.numel() * t.element_size()
-    return total
 
 
 @dataclass
@@ -113,7 +96,7 @@ class ModelRegistry:
                                   cuda_graphs=self.config.cuda_graphs, **options)
         if self.on_load is not None:
             self.on_load(tts)
-        nbytes = tensor_bytes(tts.t2s, tts.synthesizer) + tensor_bytes(tts.engine.t2s.cache)
+        nbytes = tts.memory().total
         log.info("model %s loaded in %.1f s (%.0f MiB)", spec.name, time.perf_counter() - t0, nbytes / 2**20)
         return Resident(spec, tts, nbytes)
 
@@ -132,8 +115,8 @@ class ModelRegistry:
             await to_thread.run_sync(victim.tts.close)
 
     # ----------------------------------------------------------------------------- stats
-    def stats(self) -> dict[str, dict]:
-        return {name: res.tts.engine.stats() for name, res in list(self.resident.items())}
+    def stats(self) -> dict[str, EngineStats]:
+        return {name: res.tts.stats() for name, res in list(self.resident.items())}
 
     async def close(self) -> None:
         for name in list(self.resident):

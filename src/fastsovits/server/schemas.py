@@ -8,9 +8,9 @@ there, unlike ``TTS.run``); fastsovits additions are marked. ``SpeechRequest`` i
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from fastsovits.errors import InvalidParameter
 from fastsovits.params import SynthesisParams
@@ -19,42 +19,48 @@ from fastsovits.server.config import ServerConfig
 API_V2_MEDIA = ("wav", "raw", "ogg", "aac", "mp3", "flac", "opus")
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 OPENAI_PCM_RATE = 24000  # OpenAI's pcm is 24 kHz 16-bit little-endian
+API_V2_SPLIT_METHOD = "cut5"  # api_v2's default split method (TTS.run's is cut1)
 _PARAM_FIELDS = {f.name for f in fields(SynthesisParams)}
 
 
 class _Sampling(BaseModel):
-    top_k: int = Field(15, ge=1, le=1025)
-    top_p: float = Field(1.0, gt=0, le=1)
-    temperature: float = Field(1.0, gt=0, le=10)
-    repetition_penalty: float = Field(1.35, gt=0, le=10)
-    text_split_method: Literal["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"] = "cut5"
-    fragment_interval: float = Field(0.3, ge=0, le=10)
-    seed: int = Field(-1, ge=-1, lt=2**63)
-    noise_scale: float = Field(0.5, ge=0, le=2)  # fastsovits addition (official TTS.run knob)
-    max_new_tokens: int | None = Field(None, ge=1, le=1500)  # fastsovits addition; capped by the server
-    overlap_length: int = Field(2, ge=0, le=64)
-    min_chunk_length: int = Field(16, ge=1, le=1500)
+    """The GPT-SoVITS sampling fields. Left out, a field takes the server's default, then ``SynthesisParams``'s;
+    ranges are checked once, by ``SynthesisParams`` (``fastsovits/limits.py``)."""
+
+    NOT_PARAMS: ClassVar[set[str]] = set()  # fields named like SynthesisParams fields that mean something else
+    top_k: int | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    repetition_penalty: float | None = None
+    text_split_method: Literal["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"] = API_V2_SPLIT_METHOD
+    fragment_interval: float | None = None
+    seed: int | None = -1  # api_v2 spells "random" -1 (SynthesisParams takes None or -1)
+    noise_scale: float | None = None  # fastsovits addition (official TTS.run knob)
+    max_new_tokens: int | None = None  # fastsovits addition; capped by the server's --max-new-tokens
+    overlap_length: int | None = None
+    min_chunk_length: int | None = None
 
 
 class TTSRequest(_Sampling):
     """``GET/POST /tts`` exactly as ``api_v2`` takes it (plus ``voice``)."""
 
     model_config = ConfigDict(extra="ignore")
+    NOT_PARAMS: ClassVar[set[str]] = {"streaming_mode"}  # api_v2's mode 0-3, mapped by streaming_params
     text: str | None = None
     text_lang: str | None = None
     ref_audio_path: str | None = None
     aux_ref_audio_paths: list[str] | None = None
     prompt_lang: str | None = None
     prompt_text: str = ""
-    batch_size: int = Field(1, ge=1, le=1024)
-    batch_threshold: float = Field(0.75, ge=0, le=1)
-    split_bucket: bool = True
-    speed_factor: float = Field(1.0, ge=0.25, le=4)
+    batch_size: int | None = None
+    batch_threshold: float | None = None
+    split_bucket: bool | None = None
+    speed_factor: float | None = None
     media_type: str = "wav"
     streaming_mode: bool | int | str = False
-    parallel_infer: bool = True
-    sample_steps: int = Field(32, ge=1, le=128)
-    super_sampling: bool = False
+    parallel_infer: bool | None = None
+    sample_steps: int | None = None
+    super_sampling: bool | None = None
     voice: str | None = None  # fastsovits addition: a registered voice instead of ref_audio_path
 
 
@@ -66,7 +72,7 @@ class SpeechRequest(_Sampling):
     input: str
     voice: str | dict
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4)
+    speed: float | None = None  # OpenAI's speed: our speed_factor
     instructions: str | None = None  # accepted, not used (GPT-SoVITS takes its style from the reference)
     stream_format: Literal["audio", "sse"] | None = None
     stream: bool | None = None  # fastsovits: False asks for one complete file
@@ -102,11 +108,15 @@ def api_v2_streaming(value) -> int:
     return value
 
 
-def to_params(body: _Sampling, config: ServerConfig, **extra) -> SynthesisParams:
-    """Server defaults, then the request's fields; only the names ``SynthesisParams`` has are passed."""
-    values = {**config.default_params, **body.model_dump(exclude_unset=True), **extra}
-    for name in ("text_split_method", "top_k", "top_p", "temperature", "repetition_penalty", "seed"):
-        values.setdefault(name, getattr(body, name))  # the schema's defaults (api_v2's cut5) over TTS.run's
+def to_params(body: _Sampling, config: ServerConfig, **extra: object) -> SynthesisParams:
+    """Server defaults, then the request's fields, then ``extra``; fields left out keep ``SynthesisParams``'s
+    defaults, except the split method (api_v2's ``cut5``). Only the names ``SynthesisParams`` has are passed."""
+    given = {k: v for k, v in body.model_dump(exclude=body.NOT_PARAMS).items() if v is not None and k in _PARAM_FIELDS}
+    if "seed" not in body.model_fields_set and "seed" in config.default_params:
+        given.pop("seed")  # the operator's default seed over api_v2's "random"
+    values = {**config.default_params, **given, **{k: v for k, v in extra.items() if v is not None}}
+    if "text_split_method" not in body.model_fields_set:
+        values["text_split_method"] = config.default_params.get("text_split_method", API_V2_SPLIT_METHOD)
     values["max_new_tokens"] = min(values.get("max_new_tokens") or config.max_new_tokens, config.max_new_tokens)
     return SynthesisParams(**{k: v for k, v in values.items() if k in _PARAM_FIELDS})
 
@@ -118,6 +128,6 @@ def streaming_params(mode: int) -> dict:
         out["return_fragment"] = True
     if mode >= 2:
         out["streaming_mode"] = True
-    if mode == 3 and "fixed_length_chunk" in _PARAM_FIELDS:
+    if mode == 3:
         out["fixed_length_chunk"] = True
     return out

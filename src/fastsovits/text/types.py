@@ -16,10 +16,6 @@ class Segment:
     phones: list[str]  # phones after unknown -> "UNK"
     word2ph: list[int] | None  # phones per character of norm_text (zh/yue only)
 
-    @property
-    def language(self) -> str:
-        return self.lang
-
 
 @dataclass(frozen=True)
 class Phonemes:

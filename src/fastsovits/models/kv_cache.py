@@ -62,6 +62,11 @@ class StaticKVCache:
         return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=dtype, device=param.device)
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the key and value storage."""
+        return self.k.nbytes + self.v.nbytes
+
+    @property
     def batch(self) -> int:
         return self.k.shape[1]
 
@@ -111,9 +116,3 @@ class StaticKVCache:
             self.text_len[: text_len.shape[0]] = text_len
         else:
             self.text_len[rows] = text_len
-
-    def reset(self) -> None:
-        """Zero everything (not needed for correctness; useful for debugging)."""
-        self.k.zero_()
-        self.v.zero_()
-        self.text_len.zero_()

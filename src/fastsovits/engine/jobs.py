@@ -1,0 +1,88 @@
+"""What the engine is asked to do: sentences with their T2S and decode inputs, built from a request.
+
+``build_sentence_job`` turns one phonemized sentence of a request into a :class:`SentenceJob`:
+the prompt (reference phones, BERT features and tokens) joined in front of the sentence, the
+row's sampling knobs and seed (``seed + index``, so a seeded request gives every sentence a seed
+of its own that does not depend on what else is batched), its token cap and, for token streaming,
+its chunk plan. The decode inputs (:class:`DecodeInputs`) are made once here and travel with the
+job to the decode thread.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from torch import Tensor
+
+from fastsovits import host_ops
+from fastsovits.engine.sampling import RowSampling
+from fastsovits.engine.stream_decode import StreamSpec
+from fastsovits.engine.t2s_inputs import T2SRow
+from fastsovits.limits import MAX_NEW_TOKENS
+from fastsovits.params import SynthesisParams
+
+
+@dataclass(frozen=True)
+class DecodeInputs:
+    """Everything the SoVITS decoder needs of a sentence besides its generated tokens."""
+
+    phones: Tensor  # [N] ids of the target sentence only (as the official decoder reads them)
+    ge: Tensor  # [1, gin, 1] style vector of the voice
+    noise_scale: float = 0.5
+    speed: float = 1.0
+    seed: int = 0  # latent-noise seed (always concrete: an unseeded request gets a random one)
+
+
+@dataclass(frozen=True)
+class SentenceJob:
+    """One sentence: T2S inputs (prompt + target phones, BERT, prompt tokens) and decode inputs."""
+
+    t2s: T2SRow
+    decode: DecodeInputs
+    sampling: RowSampling = RowSampling()
+    max_new_tokens: int = MAX_NEW_TOKENS
+    stream: StreamSpec | None = None  # token-chunk streaming of this sentence
+
+    @property
+    def prefix_len(self) -> int:
+        """Cache positions the sentence's prefix takes (prompt + target phones, prompt tokens)."""
+        prompt = 0 if self.t2s.prompt is None else int(self.t2s.prompt.numel())
+        return int(self.t2s.phones.numel()) + prompt
+
+
+@dataclass
+class SynthesisJob:
+    sentences: list[SentenceJob] = field(default_factory=list)
+    request_id: str = ""
+
+
+class VoiceFeatures(Protocol):
+    """What a job needs of a voice (``fastsovits.api.Reference`` has these)."""
+
+    prompt_semantic: Tensor | None
+    prompt_phones: Tensor | None
+    prompt_bert: Tensor | None
+    ge: Tensor
+
+
+def build_sentence_job(index: int, phones: Tensor, bert: Tensor, voice: VoiceFeatures, params: SynthesisParams,
+                       *, stream: bool = False, token_cap: int = MAX_NEW_TOKENS) -> SentenceJob:
+    """Sentence ``index`` of a request (``phones`` [N], ``bert`` [bert_dim, N]) as a job for the engine.
+
+    ``token_cap`` is the model's own cap on generated tokens (from its ``max_sec``); the request's
+    ``max_new_tokens`` applies below it."""
+    if voice.prompt_phones is not None and voice.prompt_bert is not None:  # host joins: no OpenMP team
+        all_phones = host_ops.cat([voice.prompt_phones, phones])
+        all_bert = host_ops.cat([voice.prompt_bert, bert], dim=1)
+    else:
+        all_phones, all_bert = phones, bert
+    seed = params.fixed_seed
+    row_seed = None if seed is None else seed + index
+    sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
+    noise_seed = row_seed if row_seed is not None else random.SystemRandom().getrandbits(62)
+    decode = DecodeInputs(phones, voice.ge, params.noise_scale, params.speed_factor, noise_seed)
+    spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
+    return SentenceJob(T2SRow(all_phones, all_bert, voice.prompt_semantic), decode, sampling,
+                       min(params.max_new_tokens, token_cap), spec)

@@ -23,6 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from fastsovits.errors import Cancelled, CapacityError, EmptyText
 from fastsovits.params import SynthesisParams
+from fastsovits.results import SentenceResult, capped_indices
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.errors import RequestTimeout
 from fastsovits.server.metrics import ServerMetrics
@@ -121,6 +122,7 @@ class SpeechStream:
         self.samples_out = 0
         self.finished = False
         self.first: np.ndarray | None = None
+        self.sentences: list[SentenceResult] = []  # how each sentence ended, as they finish
         self._closed = False
 
     async def next(self, request=None) -> np.ndarray | None:
@@ -145,6 +147,8 @@ class SpeechStream:
             if self.samples_out == 0:
                 self.service.metrics.ttfa.labels(self.route).observe(time.monotonic() - self.t0)
             self.samples_out += len(item.samples)
+            if item.sentence is not None:
+                self.sentences.append(item.sentence)
             return item.samples
 
     async def collect(self, request=None) -> np.ndarray:
@@ -212,6 +216,14 @@ def _status(exc: BaseException) -> int:
     return 499 if isinstance(exc, (ClientDisconnected, asyncio.CancelledError)) else status_of(exc)
 
 
+def sentence_headers(sentences: list[SentenceResult]) -> dict[str, str]:
+    """How the sentences of a complete response ended: ``X-Stop-Reasons`` (one per sentence, in order) and
+    ``X-Capped-Sentences`` (indices of those that ran to their token cap; empty when none did)."""
+    ordered = sorted(sentences, key=lambda s: s.index)
+    return {"X-Stop-Reasons": ",".join(s.stop_reason.value for s in ordered),
+            "X-Capped-Sentences": ",".join(str(i) for i in capped_indices(ordered))}
+
+
 def sse_event(payload: dict) -> bytes:
     """One server-sent event (``data: <json>`` and a blank line), as OpenAI's ``stream_format="sse"``."""
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
@@ -243,7 +255,7 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             service.metrics.errors.labels(type(e).__name__).inc()
             raise
         stream.close(200)
-        return Response(body, media_type=media_type, headers=headers)
+        return Response(body, media_type=media_type, headers={**headers, **sentence_headers(stream.sentences)})
     encoder = stream_encoder(fmt, stream.sample_rate, out_rate)
     headers["X-Sample-Rate"] = str(encoder.out_rate)
 
@@ -262,7 +274,9 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
                 chars = len(job.text)
                 yield sse_event({"type": "speech.audio.done",
                                  "usage": {"input_tokens": chars, "output_tokens": stream.samples_out,
-                                           "total_tokens": chars + stream.samples_out}})
+                                           "total_tokens": chars + stream.samples_out},
+                                 "sentences": [s.to_dict() for s in stream.sentences],
+                                 "capped": capped_indices(stream.sentences)})
             status = 200
         except (asyncio.CancelledError, GeneratorExit):
             service.metrics.cancelled.labels("disconnect").inc()

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fastsovits-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench lint parity clean-venv
+.PHONY: setup demo test bench lint typecheck check parity clean-venv
 
 setup: $(STAMP)
 
@@ -25,7 +25,13 @@ bench: setup
 	$(PY) benchmarks/frontend.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +33,13 @@ from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, Missing
 from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS
 from fastsovits.params import SynthesisParams
 from fastsovits.results import SentenceResult, capped_indices
+
+if TYPE_CHECKING:
+    from fastsovits.models.sovits import Synthesizer
+    from fastsovits.models.ssl import SSLExtractor
+    from fastsovits.models.sv import SpeakerEncoder
+    from fastsovits.models.t2s import Text2Semantic
+    from fastsovits.text.bert import BertFeatureExtractor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,7 +157,7 @@ def device_is_cpu(device) -> bool:
 
 
 class TTS:
-    def __init__(self, t2s: torch.nn.Module, synthesizer: torch.nn.Module, *, version: str,
+    def __init__(self, t2s: Text2Semantic, synthesizer: Synthesizer, *, version: str,
                  hubert_dir: str | Path | None = None, bert_dir: str | Path | None = None, sv: str | Path | None = None,
                  device: str = "cpu", num_slots: int | None = None, max_len: int | None = None,
                  early_stop_num: int = MAX_NEW_TOKENS, t2s_threads: int | None = None,
@@ -164,7 +171,9 @@ class TTS:
         self.sample_rate = synthesizer.config.sampling_rate
         self.early_stop_num = early_stop_num
         self._paths = {"hubert": hubert_dir, "bert": bert_dir, "sv": sv}
-        self._ssl = self._bert = self._sv = None
+        self._ssl: SSLExtractor | None = None
+        self._bert: BertFeatureExtractor | None = None
+        self._sv: SpeakerEncoder | None = None
         self._lock = threading.Lock()
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
@@ -508,7 +517,7 @@ class SynthesisHandle(Iterator[AudioChunk]):
             self._job.cancel()
 
     def close(self) -> None:
-        self._chunks.close()  # its finally cancels an unfinished request
+        self._chunks.close()  # type: ignore[attr-defined]  # a generator: its finally cancels the request
 
 
 AudioStream = SynthesisHandle  # the name TTS.stream's result had before it could also give result()

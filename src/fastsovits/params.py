@@ -9,6 +9,7 @@ compatibility and validated, but the engine batches sentences of all requests by
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from fastsovits.errors import InvalidParameter
 from fastsovits.limits import MAX_NEW_TOKENS, PARAM_RANGES, SEED_RANGE, SPLIT_METHODS
@@ -53,7 +54,7 @@ class SynthesisParams:
                 raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be true or false")
 
     @classmethod
-    def from_options(cls, base: SynthesisParams | None = None, **given: object) -> SynthesisParams:
+    def from_options(cls, base: SynthesisParams | None = None, **given: Any) -> SynthesisParams:
         """``base`` (or the defaults) with the options a user gave; ``None`` values mean "not given"."""
         return replace(base or cls(), **{k: v for k, v in given.items() if v is not None})
 

@@ -117,4 +117,4 @@ class ComputeGate:
             finally:
                 self.busy = False
                 call.done.set()
-                call = None  # drop references to the call's tensors while idle
+                del call  # drop references to the call's tensors while idle

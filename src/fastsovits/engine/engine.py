@@ -54,6 +54,8 @@ from fastsovits.engine.stats import EngineCounters, EngineStats
 from fastsovits.engine.stream_decode import MUTE_TOKEN, ChunkPlanner, StreamDecoder, StreamSpec, StreamState
 from fastsovits.engine.t2s_runner import T2SRunner
 from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
+from fastsovits.models.sovits import Synthesizer
+from fastsovits.models.t2s import Text2Semantic
 from fastsovits.results import StopReason
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ class RowContext:
 
 
 class Engine:
-    def __init__(self, t2s_model: torch.nn.Module, synthesizer: torch.nn.Module, *, num_slots: int | None = None,
+    def __init__(self, t2s_model: Text2Semantic, synthesizer: Synthesizer, *, num_slots: int | None = None,
                  max_len: int | None = None, prefill_token_budget: int = 4096, max_waiting: int = 10_000,
                  decode_batch: int | None = None, t2s_threads: int | None = None, decode_threads: int | None = None,
                  exclusive_compute: bool | None = None, cuda_graphs: bool | None = None) -> None:
@@ -327,7 +329,7 @@ class Engine:
     def _prefill(self, rows: list[Row]) -> bool:
         try:
             ctxs = [self._rows[r.row_id] for r in rows]
-            self.t2s.admit([r.slot for r in rows], [c.sentence.t2s for c in ctxs], [c.sentence.sampling for c in ctxs])
+            self.t2s.admit([r.slot for r in rows if r.slot is not None], [c.sentence.t2s for c in ctxs], [c.sentence.sampling for c in ctxs])
             return True
         except torch.OutOfMemoryError:
             before = self.scheduler.prefill_budget
@@ -446,7 +448,7 @@ class Engine:
             for fn in self._step_listeners:
                 fn(rows)
             finished = self.scheduler.update(batch, out)
-            self.t2s.release([r.slot for r in finished])
+            self.t2s.release([r.slot for r in finished if r.slot is not None])
             self._t2s_seconds += time.perf_counter() - t0
             self._stream_pieces()
             self._deliver(finished)

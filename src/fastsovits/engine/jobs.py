@@ -61,10 +61,14 @@ class SynthesisJob:
 class VoiceFeatures(Protocol):
     """What a job needs of a voice (``fastsovits.api.Reference`` has these)."""
 
-    prompt_semantic: Tensor | None
-    prompt_phones: Tensor | None
-    prompt_bert: Tensor | None
-    ge: Tensor
+    @property
+    def prompt_semantic(self) -> Tensor | None: ...
+    @property
+    def prompt_phones(self) -> Tensor | None: ...
+    @property
+    def prompt_bert(self) -> Tensor | None: ...
+    @property
+    def ge(self) -> Tensor: ...
 
 
 def build_sentence_job(index: int, phones: Tensor, bert: Tensor, voice: VoiceFeatures, params: SynthesisParams,

@@ -91,5 +91,6 @@ def generate(
     if record_logits:
         stacked = torch.stack(recorded, dim=1)  # [B, steps, V]
         for i, r in enumerate(results):
+            assert r is not None
             r.step_logits = stacked[i, : r.idx + 1]
     return results  # type: ignore[return-value]

@@ -43,5 +43,4 @@ def pad_rows(rows: Sequence[T2SRow], bert_dim: int, device: torch.device | str):
         if r.prompt is not None:
             prompts[i, : r.prompt.shape[0]] = r.prompt
             prompt_lens[i] = r.prompt.shape[0]
-    to = dict(device=device)
-    return phones.to(**to), phone_lens.to(**to), bert.to(**to), prompts.to(**to), prompt_lens.to(**to)
+    return phones.to(device), phone_lens.to(device), bert.to(device), prompts.to(device), prompt_lens.to(device)

@@ -103,9 +103,9 @@ class T2SRunner:
     def step(self) -> StepOutput:
         """Sample a token for every busy slot, then decode one step for them (rows 0..n-1)."""
         n, kv_len = self.window()
-        knobs = SamplingTensors(*(getattr(self.knobs, f)[:n] for f in
-                                  ("top_k", "top_p", "temperature", "repetition_penalty", "seed")),
-                                vocab_ids=self.knobs.vocab_ids)
+        k = self.knobs
+        knobs = SamplingTensors(k.top_k[:n], k.top_p[:n], k.temperature[:n], k.repetition_penalty[:n], k.seed[:n],
+                                vocab_ids=k.vocab_ids)
         seen, steps, active = self.seen[:n], self.steps[:n], self.active[:n]
         tokens, eos = sample_step(self.logits[:n], seen, knobs, steps, self.eos)
         mark_seen_(seen, tokens.view(-1, 1))

@@ -9,7 +9,7 @@ equal to decoding it alone (a conv sees zeros there either way); without it no m
 Layout: on a CPU the activations run as ``[B, C, 1, T]`` in channels-last memory and every conv
 as a 2-D conv with a height-1 kernel (same arithmetic). oneDNN then keeps one layout from the
 first conv to the last instead of reordering around each 1-D conv; the narrow late stages
-(24-96 channels at 16-32 kHz) gain the most, about 2.5x in bf16 on an AVX-512 CPU (docs/engine.md).
+(24-96 channels at 16-32 kHz) gain the most (measured figures: docs/engine.md).
 ``channels_last=None`` picks it on CPU (training included: gradients are the same); CUDA keeps the
 plain 1-D path.
 """

@@ -472,7 +472,7 @@ class SynthesisHandle(Iterator[AudioChunk]):
     def _sentence(self, index: int, samples: int) -> SentenceResult:
         outcome = self._job.outcomes[index]
         return SentenceResult(index, self.sentences[index].strip(), outcome.stop_reason, len(outcome.tokens),
-                              outcome.phones, samples / self.sample_rate)
+                              outcome.phones, samples / self.sample_rate, outcome.retries, outcome.guard)
 
     def _generate(self) -> Iterator[AudioChunk]:
         n = len(self.sentences)

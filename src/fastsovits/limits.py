@@ -61,5 +61,9 @@ PARAM_RANGES: dict[str, Range] = {
     "max_new_tokens": Range(1, MAX_NEW_TOKENS, integer=True),
     "overlap_length": Range(0, 64, integer=True),
     "min_chunk_length": Range(1, MAX_NEW_TOKENS, integer=True),
+    "max_retries": Range(0, 5, integer=True),
+    "guard_min_ratio": Range(0.0, 1.0),
+    "guard_max_ratio": Range(1.0, 20.0),
+    "guard_loop_share": Range(0.1, 1.0),
 }
 SEED_RANGE = Range(-1, 2**63 - 1, integer=True)  # -1 (or None) means a random seed

@@ -40,6 +40,12 @@ class SynthesisParams:
     overlap_length: int = 2  # token streaming: cross-fade between chunks, in semantic tokens
     min_chunk_length: int = 16  # token streaming: tokens per chunk (at least)
     fixed_length_chunk: bool = False  # token streaming: cut every min_chunk_length tokens (else at silences)
+    # The sentence guard (engine/guard.py): re-generate sentences that come out too short, too long or looping.
+    guard: bool = True
+    max_retries: int = 2  # attempts after the first, each with the next seed of a fixed sequence
+    guard_min_ratio: float = 0.3  # too short below this share of the voice's tokens per phone
+    guard_max_ratio: float = 3.0  # too long above this multiple of it (also the row's token cap)
+    guard_loop_share: float = 0.6  # a loop when a period repeats over this share of the sentence's tail
 
     def __post_init__(self) -> None:
         for name, rng in PARAM_RANGES.items():
@@ -49,7 +55,7 @@ class SynthesisParams:
         if self.seed is not None:
             SEED_RANGE.check("seed", self.seed)
         for name in ("split_bucket", "parallel_infer", "return_fragment", "streaming_mode", "super_sampling",
-                     "fixed_length_chunk"):
+                     "fixed_length_chunk", "guard"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be true or false")
 

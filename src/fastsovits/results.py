@@ -1,8 +1,9 @@
 """What a synthesis tells its caller besides the audio: how each sentence ended (no torch).
 
 Every result carries one :class:`SentenceResult` per sentence, in order, like faster-whisper's
-segments: its text, why generation stopped, how many semantic tokens and phones it had, and how
-long its audio is. A sentence that ran to its token cap (``StopReason.MAX_TOKENS``) is the classic
+segments: its text, why generation stopped, how many semantic tokens and phones it had, how long
+its audio is, and what the sentence guard did (the reason of each retry, and what it still finds
+wrong with the attempt kept). A sentence that ran to its token cap (``StopReason.MAX_TOKENS``) is the classic
 GPT-SoVITS runaway (minutes of noise or a truncated sentence); callers can detect and report it.
 """
 
@@ -34,6 +35,13 @@ class SentenceResult:
     tokens: int  # semantic tokens generated (25 per second of audio at speed 1)
     phones: int  # phones of the sentence
     audio_seconds: float  # duration of its audio (without the pause that follows it)
+    retries: tuple[str, ...] = ()  # the sentence guard's reason for each attempt it generated again
+    guard: str | None = None  # what the guard still finds wrong with the attempt kept (None: nothing)
+
+    @property
+    def attempts(self) -> int:
+        """Attempts generated for this sentence (1 + retries)."""
+        return len(self.retries) + 1
 
     @property
     def capped(self) -> bool:
@@ -43,6 +51,8 @@ class SentenceResult:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["stop_reason"] = self.stop_reason.value
+        out["retries"] = list(self.retries)
+        out["attempts"] = self.attempts
         return out
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from fastsovits.engine.budget import plan_cache
 from fastsovits.engine.compute_gate import ComputeGate, control_thread
 from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
 from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
+from fastsovits.engine.guard import GuardReason, GuardSpec, retry_seed
 from fastsovits.engine.jobs import SentenceJob, SynthesisJob
 from fastsovits.engine.messages import (
     AddSentences,
@@ -153,6 +155,14 @@ class RowContext:
     index: int  # sentence index in its job
     stream: StreamState | None = None  # token streaming state (streamed sentences only)
     outcome: SentenceOutcome | None = None  # set when generation ended, while its audio is decoded
+    attempts: list[Attempt] = field(default_factory=list)  # earlier attempts the guard rejected
+
+
+@dataclass(frozen=True)
+class Attempt:
+    tokens: tuple[int, ...]
+    stop_reason: StopReason
+    verdict: GuardReason
 
 
 class Engine:
@@ -236,7 +246,8 @@ class Engine:
                            decode_backlog=self.worker.backlog, jobs=c.jobs, sentences=c.sentences, steps=c.steps,
                            tokens=c.tokens, oom_retries=c.oom_retries, kv_cache_bytes=self.t2s.cache.nbytes,
                            stage_seconds=dict(self.stage_seconds), steps_by_rows=dict(c.steps_by_rows),
-                           stop_reasons=dict(c.stop_reasons), cuda_graphs=self._graph_counts())
+                           stop_reasons=dict(c.stop_reasons), guard_flags=dict(c.guard_flags),
+                           guard_retries=dict(c.guard_retries), cuda_graphs=self._graph_counts())
 
     def _graph_counts(self) -> dict[str, int] | None:
         graphs = self.t2s.graphs
@@ -345,19 +356,55 @@ class Engine:
             return False
 
     def _deliver(self, finished: list[Row]) -> None:
-        """Hand finished rows to the decode thread (streaming rows: their last chunk)."""
+        """Judge finished rows (the guard may generate one again), then hand them to the decode thread
+        (streaming rows: their last chunk)."""
         for r in finished:
             ctx = self._rows.get(r.row_id)
             if ctx is None:
                 continue
             assert r.stop_reason is not None
-            ctx.outcome = SentenceOutcome(r.stop_reason.public, tuple(r.generated),
-                                          int(ctx.sentence.decode.phones.numel()))
+            guard, phones = ctx.sentence.guard, int(ctx.sentence.decode.phones.numel())
+            tokens, stop = tuple(r.generated), r.stop_reason.public
+            filled = r.stop_reason is StopReason.MAX_LEN
+            verdict = guard.check(tokens, phones, filled) if guard is not None else None
+            if verdict is not None and guard is not None:  # (a kept attempt's verdict is its own)
+                self.counters.guard_flags[verdict.value] = self.counters.guard_flags.get(verdict.value, 0) + 1
+                if self._retryable(ctx, guard):
+                    ctx.attempts.append(Attempt(tokens, stop, verdict))
+                    self._retry(r, ctx)
+                    continue
+                if ctx.attempts:  # keep the best of all attempts
+                    current = Attempt(tokens, stop, verdict)
+                    best = min([*ctx.attempts, current], key=lambda a: guard.badness(a.tokens, phones, a.verdict))
+                    tokens, stop, verdict = best.tokens, best.stop_reason, best.verdict
+            retries = tuple(a.verdict.value for a in ctx.attempts)
+            ctx.outcome = SentenceOutcome(stop, tokens, phones, retries, verdict.value if verdict else None)
             if ctx.stream is not None:
                 self._stream_piece(r, ctx, final=True)
             else:
-                codes = torch.tensor(r.generated, dtype=torch.long)
+                codes = torch.tensor(tokens, dtype=torch.long)
                 self.worker.put_whole(r.row_id, DecodeItem(codes, ctx.sentence.decode))
+
+    @staticmethod
+    def _retryable(ctx: RowContext, guard: GuardSpec) -> bool:
+        """A sampled, not token-streamed row with attempts left (greedy rows repeat themselves)."""
+        return ctx.stream is None and ctx.sentence.sampling.top_k != 1 and len(ctx.attempts) < guard.max_retries
+
+    def _retry(self, r: Row, ctx: RowContext) -> None:
+        """Generate the sentence of ``r`` again as a new row with the next seed of its sequence."""
+        sampling = ctx.sentence.sampling
+        base = sampling.seed if sampling.seed is not None else random.SystemRandom().getrandbits(62)
+        ctx.sentence = replace(ctx.sentence, sampling=replace(sampling, seed=retry_seed(base, 1)))
+        del self._rows[r.row_id]
+        reason = ctx.attempts[-1].verdict.value
+        self.counters.guard_retries[reason] = self.counters.guard_retries.get(reason, 0) + 1
+        try:
+            row = self.scheduler.add(RowSpec(r.spec.request_id, ctx.index, ctx.sentence.prefix_len,
+                                             ctx.sentence.max_new_tokens))
+        except FastSovitsError as e:
+            self._abort(r.spec.request_id, e)
+            return
+        self._rows[row.row_id] = ctx
 
     def _on_piece(self, message: PieceDecoded) -> None:
         ctx = self._rows.get(message.key)

@@ -17,6 +17,7 @@ from typing import Protocol
 from torch import Tensor
 
 from fastsovits import host_ops
+from fastsovits.engine.guard import GuardSpec, voice_rate
 from fastsovits.engine.sampling import RowSampling
 from fastsovits.engine.stream_decode import StreamSpec
 from fastsovits.engine.t2s_inputs import T2SRow
@@ -44,6 +45,7 @@ class SentenceJob:
     sampling: RowSampling = RowSampling()
     max_new_tokens: int = MAX_NEW_TOKENS
     stream: StreamSpec | None = None  # token-chunk streaming of this sentence
+    guard: GuardSpec | None = None  # the sentence guard (None: off)
 
     @property
     def prefix_len(self) -> int:
@@ -88,5 +90,12 @@ def build_sentence_job(index: int, phones: Tensor, bert: Tensor, voice: VoiceFea
     noise_seed = row_seed if row_seed is not None else random.SystemRandom().getrandbits(62)
     decode = DecodeInputs(phones, voice.ge, params.noise_scale, params.speed_factor, noise_seed)
     spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
-    return SentenceJob(T2SRow(all_phones, all_bert, voice.prompt_semantic), decode, sampling,
-                       min(params.max_new_tokens, token_cap), spec)
+    cap = min(params.max_new_tokens, token_cap)
+    guard = None
+    if params.guard:
+        prompt_tokens = 0 if voice.prompt_semantic is None else int(voice.prompt_semantic.numel())
+        prompt_phones = 0 if voice.prompt_phones is None else int(voice.prompt_phones.numel())
+        guard = GuardSpec(voice_rate(prompt_tokens, prompt_phones), params.guard_min_ratio, params.guard_max_ratio,
+                          params.guard_loop_share, params.max_retries)
+        cap = min(cap, guard.token_limit(int(phones.numel())))  # a runaway stops at the guard's cap
+    return SentenceJob(T2SRow(all_phones, all_bert, voice.prompt_semantic), decode, sampling, cap, spec, guard)

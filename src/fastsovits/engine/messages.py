@@ -69,8 +69,14 @@ class SentenceOutcome:
     """How a sentence ended, delivered with its last piece of audio."""
 
     stop_reason: StopReason
-    tokens: tuple[int, ...]  # the generated semantic tokens
+    tokens: tuple[int, ...]  # the generated semantic tokens (of the attempt kept)
     phones: int  # target phones
+    retries: tuple[str, ...] = ()  # the guard's reason for each attempt that was generated again
+    guard: str | None = None  # what the guard still finds wrong with the attempt kept (None: nothing)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.retries) + 1
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ class EngineCounters:
     oom_retries: int = 0
     steps_by_rows: dict[int, int] = field(default_factory=dict)  # decode steps counted by rows in the step
     stop_reasons: dict[str, int] = field(default_factory=dict)  # finished sentences by how they ended
+    guard_flags: dict[str, int] = field(default_factory=dict)  # attempts the guard found wrong, by reason
+    guard_retries: dict[str, int] = field(default_factory=dict)  # attempts generated again, by reason
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class EngineStats:
     stage_seconds: dict[str, float]  # busy seconds: t2s (prefill + steps), prefill, decode; TTS adds frontend, reference
     steps_by_rows: dict[int, int]  # the batch-size histogram: decode steps by rows in the step
     stop_reasons: dict[str, int]  # sentences by how they ended (eos, max_tokens, aborted)
+    guard_flags: dict[str, int] = field(default_factory=dict)  # attempts the guard found wrong, by reason
+    guard_retries: dict[str, int] = field(default_factory=dict)  # attempts generated again, by reason
     cuda_graphs: dict[str, int] | None = None  # {"captured", "replays"} when the T2S step uses CUDA graphs
 
     @property

@@ -114,7 +114,8 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "X-Stop-Reasons", "X-Capped-Sentences", "Retry-After"])
+                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "X-Stop-Reasons", "X-Capped-Sentences", "X-Guard-Summary",
+                                           "Retry-After"])
     app.add_middleware(GuardMiddleware, config=config)
 
     @app.exception_handler(FastSovitsError)

@@ -52,6 +52,14 @@ class _EngineCollector:
             for reason in ("eos", "max_tokens", "aborted"):
                 c.add_metric([name, reason], s.stop_reasons.get(reason, 0))
         yield c
+        for metric, doc, pick in (
+                ("guard_flags", "sentence attempts the guard found wrong, by reason", lambda s: s.guard_flags),
+                ("guard_retries", "sentence attempts the guard generated again, by reason", lambda s: s.guard_retries)):
+            c = CounterMetricFamily(f"fastsovits_{metric}", doc, labels=["model", "reason"])
+            for name, s in stats.items():
+                for reason in ("too_short", "too_long", "loop"):
+                    c.add_metric([name, reason], pick(s).get(reason, 0))
+            yield c
         c = CounterMetricFamily("fastsovits_stage_busy_seconds",
                                 "seconds the engine spent in each model stage (t2s: prefill and steps; prefill: the "
                                 "prefill part of t2s; decode: SoVITS)",

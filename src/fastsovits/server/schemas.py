@@ -39,6 +39,8 @@ class _Sampling(BaseModel):
     max_new_tokens: int | None = None  # fastsovits addition; capped by the server's --max-new-tokens
     overlap_length: int | None = None
     min_chunk_length: int | None = None
+    guard: bool | None = None  # fastsovits: the sentence guard (re-generates dropped/looping/runaway sentences)
+    max_retries: int | None = None  # fastsovits: the guard's attempts after the first
 
 
 class TTSRequest(_Sampling):

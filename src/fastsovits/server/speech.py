@@ -217,11 +217,18 @@ def _status(exc: BaseException) -> int:
 
 
 def sentence_headers(sentences: list[SentenceResult]) -> dict[str, str]:
-    """How the sentences of a complete response ended: ``X-Stop-Reasons`` (one per sentence, in order) and
-    ``X-Capped-Sentences`` (indices of those that ran to their token cap; empty when none did)."""
+    """How the sentences of a complete response ended: ``X-Stop-Reasons`` (one per sentence, in order),
+    ``X-Capped-Sentences`` (indices of those that ran to their token cap; empty when none did) and
+    ``X-Guard-Summary`` (JSON: retries in all, each retried sentence's retry reasons, and what the guard
+    still found wrong with sentences whose every attempt failed)."""
     ordered = sorted(sentences, key=lambda s: s.index)
+    retried = {str(s.index): list(s.retries) for s in ordered if s.retries}
+    flagged = {str(s.index): s.guard for s in ordered if s.guard}
+    summary = {"sentences": len(ordered), "retries": sum(len(s.retries) for s in ordered), "retried": retried,
+               "unresolved": flagged}
     return {"X-Stop-Reasons": ",".join(s.stop_reason.value for s in ordered),
-            "X-Capped-Sentences": ",".join(str(i) for i in capped_indices(ordered))}
+            "X-Capped-Sentences": ",".join(str(i) for i in capped_indices(ordered)),
+            "X-Guard-Summary": json.dumps(summary, separators=(",", ":"))}
 
 
 def sse_event(payload: dict) -> bytes:

@@ -6,7 +6,7 @@ trainable parts and need their base model (see :mod:`fastsovits.checkpoints.lora
 
 Version: the official detection (MD5 of the first 8 KiB for the shipped ``s2Gv3.pth`` /
 ``s2Gv4.pth``, then the header, then the size: legacy ``PK`` files of 700 MiB or more are v3).
-A small ``PK`` file with v3/v4 weights (e.g. a test model) is called v2 by that rule, so its
+A small ``PK`` file with v3/v4 weights (e.g. a test model) is called v1 or v2 by that rule, so its
 version must be given.
 
 Sizes the official code hard-codes (``wns1`` width and depth, the DiT: dim, depth, heads, head

@@ -59,6 +59,11 @@ class BigVGANConfig:
             raise InvalidParameter(f"BigVGAN activation must be 'snake' or 'snakebeta', got {self.activation!r}")
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise InvalidParameter("BigVGAN upsample_rates and upsample_kernel_sizes differ in length")
+        if self.upsample_initial_channel >> len(self.upsample_rates) < 1:
+            raise InvalidParameter(
+                f"BigVGAN upsample_initial_channel {self.upsample_initial_channel} cannot be halved "
+                f"{len(self.upsample_rates)} times"
+            )
 
     @property
     def upsample_factor(self) -> int:

@@ -84,12 +84,17 @@ def reference_mel(wav: Tensor, version: str) -> Tensor:
 
 @torch.no_grad()
 def build_prompt(
-    model: SynthesizerV3, prompt_codes: Tensor, prompt_phones: Tensor, refer_spec: Tensor, ref_audio: Tensor
+    model: SynthesizerV3,
+    prompt_codes: Tensor,
+    prompt_phones: Tensor,
+    refer_spec: Tensor,
+    ref_audio: Tensor,
+    window: SynthesisWindow | None = None,
 ) -> InContextPrompt:
     """prompt_codes [1, 1, n], prompt_phones [1, N], refer_spec [1, >=704, T] (32 kHz linear spectrogram),
     ref_audio [S] or [C, S] at ``WINDOWS[version].mel_rate`` -> the voice's :class:`InContextPrompt`."""
     version = model.config.version
-    window = WINDOWS[version]
+    window = window or WINDOWS[version]
     ge = model.style(refer_spec)
     fea = model.encode_features(prompt_codes, prompt_phones, ge).fea
     mel = reference_mel(ref_audio.to(fea.device), version).to(fea.dtype)
@@ -123,15 +128,17 @@ def synthesize_mels(
     cfg_rate: float = 0.0,
     noises: Sequence[Sequence[Tensor]] | None = None,
     generators: Sequence[torch.Generator | None] | None = None,
+    window: SynthesisWindow | None = None,
 ) -> tuple[list[Tensor], list[list[int]]]:
     """fea [B, 512, T] sentence features (row b valid up to lengths[b]), one prompt per row ->
     (de-normalised mel [1, mel, lengths[b]] per row, CFM call lengths per row).
 
-    ``noises[b][k]`` [1, mel, T_k] replaces row b's k-th noise draw (else ``generators[b]``)."""
+    ``noises[b][k]`` [1, mel, T_k] replaces row b's k-th noise draw (else ``generators[b]``);
+    ``window`` overrides the version's official :data:`WINDOWS` entry."""
     b_rows = fea.shape[0]
     if len(prompts) != b_rows or lengths.shape[0] != b_rows:
         raise InvalidInput(f"{b_rows} rows but {len(prompts)} prompts / {lengths.shape[0]} lengths")
-    window = WINDOWS[model.config.version]
+    window = window or WINDOWS[model.config.version]
     plans = [chunk_bounds(int(n), p.frames, window.t_chunk) for n, p in zip(lengths.tolist(), prompts)]
     cur_fea = [p.fea for p in prompts]
     cur_mel = [p.mel for p in prompts]
@@ -205,6 +212,7 @@ def synthesize(
     cfg_rate: float = 0.0,
     noises: Sequence[Sequence[Tensor]] | None = None,
     generators: Sequence[torch.Generator | None] | None = None,
+    window: SynthesisWindow | None = None,
 ) -> SynthesisOutput:
     """Several sentences at once: codes[b] [1, 1, n_b] (25 Hz tokens), phones[b] [1, N_b], one prompt
     (voice) and speed per row -> mels and audio per row (see the module docstring)."""
@@ -220,6 +228,6 @@ def synthesize(
     ge = torch.cat([p.ge for p in prompts], 0)
     feats = model.encode_features(codes_b, phones_b, ge, speeds, code_len, phone_len)
     mels, calls = synthesize_mels(model, prompts, feats.fea, feats.lengths, steps, temperature, cfg_rate, noises,
-                                  generators)  # fmt: skip
+                                  generators, window)  # fmt: skip
     audio = vocode(vocoder, mels) if vocoder is not None else None
     return SynthesisOutput(mels, audio, calls)

@@ -16,6 +16,8 @@ Weight-normalised convs (``wns1``) are folded into plain weights as for v1-v2Pro
 
 from __future__ import annotations
 
+import io
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -26,7 +28,13 @@ import torch
 
 from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
 from fastsovits.checkpoints.lora import merge_lora, split_lora
-from fastsovits.checkpoints.sovits import SovitsInfo, detect_sovits_version_fast, fold_weight_norm
+from fastsovits.checkpoints.sovits import (
+    SovitsInfo,
+    _HParamsOut,
+    _pickle_module,
+    detect_sovits_version_fast,
+    fold_weight_norm,
+)
 from fastsovits.checkpoints.sovits_keys import KeyEntry, _official_name, _official_order, norm_except_first
 from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
 from fastsovits.models.dit import FREQ_EMBED_DIM, DiTConfig, text_position_table
@@ -239,3 +247,39 @@ def load_sovits_v3(
             official_config=hps if isinstance(hps, dict) else {},
         ),
     )
+
+
+def default_official_config_v3(config: SovitsV3Config) -> dict[str, Any]:
+    """A minimal official ``hps`` (the ``s2.json`` data/train values the official loader reads)."""
+    return {
+        "train": {"segment_size": 20480},
+        "data": {"sampling_rate": 32000, "filter_length": 2048, "hop_length": 640, "win_length": 2048,
+                 "n_speakers": 300},
+        "model": {"semantic_frame_rate": "25hz"},
+    }  # fmt: skip
+
+
+def export_sovits_v3(
+    model: SynthesizerV3,
+    config: SovitsV3Config,
+    path: str | Path,
+    *,
+    info: str = "0epoch_0iteration",
+    official_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``model`` as an official plain (non-LoRA) v3/v4 file: fp16, ``utils.HParams`` config,
+    header ``PK`` (as ``process_ckpt.savee`` writes full v3/v4 models)."""
+    if model.config != config:
+        raise InvalidParameter("export_sovits_v3: the model was built with another config")
+    hps = dict(as_plain_dict(official_config) if official_config is not None else default_official_config_v3(config))
+    hps["model"] = {**dict(hps.get("model") or {}), **config.to_official()}
+    hps["version"] = config.version
+    obj = OrderedDict(weight=dict(v3_official_state_dict(model)), config=_HParamsOut(hps), info=info)
+    buf = io.BytesIO()
+    torch.save(obj, buf, pickle_module=_pickle_module(), pickle_protocol=2)
+    tmp = Path(f"{path}.partial-{os.getpid()}")
+    try:
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import torch
 
 from fastsovits.checkpoints.common import read_torch_file
 from fastsovits.checkpoints.sovits import fold_weight_norm
+from fastsovits.checkpoints.sovits_keys import norm_except_first
 from fastsovits.errors import CheckpointError, MissingResource
 from fastsovits.models.bigvgan import BigVGAN, BigVGANConfig
 from fastsovits.models.hifigan import HifiGan
@@ -121,3 +122,36 @@ def load_bigvgan(
         raise CheckpointError(f"{str(w_path)!r}: unexpected keys, e.g. {extra[:3]}")
     model.load_state_dict(state, strict=True, assign=True)
     return model.to(device).eval()
+
+
+def bigvgan_state_dict(model: BigVGAN) -> dict[str, torch.Tensor]:
+    """The hub ``generator`` state dict: convs with weight norm (``weight_g`` = ||w||, ``weight_v`` = w), fp32."""
+    out: dict[str, torch.Tensor] = {}
+    for key, t in model.state_dict().items():
+        t = t.detach().to("cpu", torch.float32).clone()
+        if key.endswith(".weight") and not key.endswith("filter"):
+            base = key[: -len("weight")]
+            out[f"{base}weight_g"] = norm_except_first(t)
+            out[f"{base}weight_v"] = t
+        else:
+            out[key] = t
+    return out
+
+
+def save_bigvgan(model: BigVGAN, folder: str | Path) -> None:
+    """Write the hub layout the official ``BigVGAN.from_pretrained(folder)`` reads."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    c = model.config
+    h = {
+        "resblock": c.resblock, "num_gpus": 0, "upsample_rates": list(c.upsample_rates),
+        "upsample_kernel_sizes": list(c.upsample_kernel_sizes), "upsample_initial_channel": c.upsample_initial_channel,
+        "resblock_kernel_sizes": list(c.resblock_kernel_sizes),
+        "resblock_dilation_sizes": [list(d) for d in c.resblock_dilation_sizes],
+        "use_tanh_at_final": c.use_tanh_at_final, "use_bias_at_final": c.use_bias_at_final,
+        "activation": c.activation, "snake_logscale": c.snake_logscale, "num_mels": c.num_mels,
+        "n_fft": 4 * c.hop_size, "hop_size": c.hop_size, "win_size": 4 * c.hop_size,
+        "sampling_rate": c.sampling_rate, "fmin": 0, "fmax": None, "segment_size": 65536,
+    }  # fmt: skip
+    torch.save({"generator": bigvgan_state_dict(model)}, folder / BIGVGAN_WEIGHTS)
+    (folder / BIGVGAN_CONFIG).write_text(json.dumps(h, indent=1), encoding="utf-8")

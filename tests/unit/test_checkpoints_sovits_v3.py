@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_export_round_trip(tmp_path: Path) -> None:
         assert (a[k] - b[k]).abs().max().item() <= 2e-3 * max(a[k].abs().max().item(), 1e-3), k
 
 
-def _rewrite_lora(tmp_path: Path, edit) -> Path:
+def _rewrite_lora(tmp_path: Path, edit: Callable[[dict], object]) -> Path:
     obj = read_torch_file(_tiny("tiny_s2_v4_lora.pth"), extra={HPARAMS_GLOBAL: HParamsStandIn}).obj
     obj = {**obj, "config": obj["config"].to_dict()}
     edit(obj)
@@ -112,7 +113,7 @@ def test_bigvgan_folder_round_trip(tmp_path: Path) -> None:
 
 
 class _Evil:
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         return (os.system, ("echo pwned",))
 
 

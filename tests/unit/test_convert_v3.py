@@ -19,12 +19,12 @@ def _tiny(name: str) -> Path:
     return reference_dir() / "tiny" / name
 
 
-def _refuse(*args, **kwargs):
+def _refuse(*args: object, **kwargs: object) -> None:
     raise AssertionError("pickle used")
 
 
 @pytest.mark.parametrize("version", ["v4", "v3"])
-def test_converted_equals_loaded_without_pickle(tmp_path: Path, version: str, monkeypatch) -> None:
+def test_converted_equals_loaded_without_pickle(tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if version == "v4":  # the LoRA file merged over its base, with the v4 vocoder
         src, base, voc_path = _tiny("tiny_s2_v4_lora.pth"), _tiny("tiny_s2_v4.pth"), _tiny("tiny_vocoder_v4.pth")
         ref, _, _ = load_sovits_v3(src, base=base)

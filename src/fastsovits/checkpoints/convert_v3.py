@@ -80,15 +80,21 @@ def convert_v3(
         meta["sovits"]["base_sha256"] = sha256_file(Path(base))
     if vocoder is not None:
         vpath = Path(vocoder)
+        voc: nn.Module
         if config.version == "v3":
-            voc: nn.Module = load_bigvgan(vpath)
-            meta["vocoder"] = {"kind": "bigvgan", "config": asdict(voc.config)}
-            src = vpath / "bigvgan_generator.pt"
+            bigvgan = load_bigvgan(vpath)
+            meta["vocoder"] = {"kind": "bigvgan", "config": asdict(bigvgan.config)}
+            src, voc = vpath / "bigvgan_generator.pt", bigvgan
         else:
-            voc = load_v4_vocoder(vpath)
-            meta["vocoder"] = {"kind": "v4", "initial_channel": voc.conv_in.out_channels,
-                               "resblock_kernels": [b.dilated[0].kernel_size[0] for b in voc.resblocks[:3]]}  # fmt: skip
-            src = vpath
+            hifigan = load_v4_vocoder(vpath)
+            state = hifigan.state_dict()
+            kernels = [int(state[f"resblocks.{j}.dilated.0.weight"].shape[2]) for j in range(3)]
+            meta["vocoder"] = {
+                "kind": "v4",
+                "initial_channel": hifigan.conv_in.out_channels,
+                "resblock_kernels": kernels,
+            }
+            src, voc = vpath, hifigan
         meta["vocoder"]["source_sha256"] = sha256_file(src)
         _save(voc.state_dict(), out / VOCODER_FILE, dtype)
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2), "utf-8")

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -106,6 +107,7 @@ def load_bigvgan(
     used: set[str] = set()
     for key, ref in model.state_dict().items():
         base = key[: -len("weight")] if key.endswith(".weight") else None
+        t: Any
         if base is not None and f"{base}weight_g" in sd:
             g, v = sd[f"{base}weight_g"], sd[f"{base}weight_v"]
             t = fold_weight_norm(g.to(torch.float32), v.to(torch.float32))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -142,6 +142,8 @@ class Snake(nn.Module):
 
 
 class UpSample(nn.Module):
+    filter: Tensor
+
     def __init__(self, ratio: int = AA_RATIO, kernel: int = AA_KERNEL) -> None:
         super().__init__()
         self.ratio = ratio
@@ -158,6 +160,8 @@ class UpSample(nn.Module):
 
 
 class LowPass(nn.Module):
+    filter: Tensor
+
     def __init__(self, ratio: int = AA_RATIO, kernel: int = AA_KERNEL) -> None:
         super().__init__()
         self.stride = ratio
@@ -248,10 +252,17 @@ class BigVGAN(nn.Module):
         self.activation_post = AntiAliasedActivation(Snake(last, c.activation == "snakebeta", c.snake_logscale))
         self.conv_post = nn.Conv1d(last, 1, 7, padding=3, bias=c.use_bias_at_final)
 
+    def _up(self, i: int) -> nn.ConvTranspose1d:
+        return cast(nn.ConvTranspose1d, cast(nn.ModuleList, self.ups[i])[0])
+
+    def _up_length(self, i: int, lengths: Tensor) -> Tensor:
+        """Valid length after transposed conv ``i`` (the standard output-length formula)."""
+        k, s = self.config.upsample_kernel_sizes[i], self.config.upsample_rates[i]
+        return (lengths - 1) * s - 2 * ((k - s) // 2) + k
+
     def output_lengths(self, lengths: Tensor) -> Tensor:
-        for up in self.ups:
-            (k,), (s,), (p,) = up[0].kernel_size, up[0].stride, up[0].padding
-            lengths = (lengths - 1) * s - 2 * p + k
+        for i in range(len(self.ups)):
+            lengths = self._up_length(i, lengths)
         return lengths
 
     def forward(self, mel: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -259,11 +270,10 @@ class BigVGAN(nn.Module):
         if lengths is not None and bool((lengths >= mel.shape[2]).all()):
             lengths = None
         x = self.conv_pre(zero_tail(mel, lengths))
-        for i, up in enumerate(self.ups):
-            x = up[0](zero_tail(x, lengths))
+        for i in range(len(self.ups)):
+            x = self._up(i)(zero_tail(x, lengths))
             if lengths is not None:
-                (k,), (s,), (p,) = up[0].kernel_size, up[0].stride, up[0].padding
-                lengths = (lengths - 1) * s - 2 * p + k
+                lengths = self._up_length(i, lengths)
             blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
             acc = blocks[0](x, lengths)
             for block in blocks[1:]:

@@ -118,6 +118,8 @@ class ConvNeXtV2Block(nn.Module):
 
 
 class TextEmbedding(nn.Module):
+    freqs_cis: Tensor
+
     def __init__(self, text_dim: int, conv_layers: int, conv_mult: int) -> None:
         super().__init__()
         self.register_buffer("freqs_cis", text_position_table(text_dim), persistent=False)
@@ -133,6 +135,8 @@ class TextEmbedding(nn.Module):
 
 
 class ConvPositionEmbedding(nn.Module):
+    conv1d: nn.Sequential
+
     def __init__(self, dim: int, kernel: int = CONV_POS_KERNEL, groups: int = CONV_POS_GROUPS) -> None:
         super().__init__()
         self.conv1d = nn.Sequential(
@@ -165,6 +169,8 @@ class InputEmbedding(nn.Module):
 
 class RotaryEmbedding(nn.Module):
     """Rotary angles for positions 0..T-1; ``inv_freq`` is a saved buffer (loaded from the file)."""
+
+    inv_freq: Tensor
 
     def __init__(self, dim_head: int, base: float = 10000.0) -> None:
         super().__init__()

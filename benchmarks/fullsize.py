@@ -1,6 +1,7 @@
 """Full-size random official-format model files for the benchmarks (throughput, load).
 
     python benchmarks/fullsize.py DIR        # writes (once) and prints the paths as JSON
+    python benchmarks/fullsize.py DIR --v3v4 # also the v3/v4 files below
 
 Writes into DIR (skipped when DIR/.complete exists):
   s1v2_random.ckpt          v2 GPT (24 layers, d512), official layout; the EOS row of the output head zeroed, so with
@@ -11,6 +12,12 @@ Writes into DIR (skipped when DIR/.complete exists):
   sv/pretrained_eres2netv2w24s4ep4.ckpt   full-size ERes2NetV2 speaker model (plain state dict)
   ref.wav, ref.txt          a 3-10 s English reference clip (espeak-ng when installed, else a synthetic voiced signal)
   sentences.txt             English sentences, one per line
+With --v3v4 (skipped when DIR/.complete_v3v4 exists; about 2.3 GB):
+  s2v3_random.pth, s2v4_random.pth   SynthesizerTrnV3 with the layout of manifests/s2_v3.json / s2_v4.json
+                            (fp16, header PK; load the v4 one with version="v4": by size the official rule says v3)
+  vocoder_v4_random.pth     the v4 vocoder (manifests/vocoder_v4.json), fp32 state dict
+  models--nvidia--bigvgan_v2_24khz_100band_256x/   BigVGAN v2 24 kHz 100-band 256x in its hub layout
+                            (config.json + bigvgan_generator.pt with weight norm)
 Random weights: the audio is noise; the work per token is the real models' work.
 """
 
@@ -106,8 +113,50 @@ def write_models(d: str | Path) -> ModelFiles:
     return files
 
 
+@dataclass(frozen=True)
+class V3V4Files:
+    sovits_v3: str
+    sovits_v4: str
+    vocoder_v4: str
+    bigvgan_v3: str
+
+
+def write_v3v4_models(d: str | Path) -> V3V4Files:
+    import torch
+
+    from fastsovits.checkpoints.sovits_v3 import export_sovits_v3, sizes_from_weights
+    from fastsovits.checkpoints.vocoders import build_v4_vocoder, save_bigvgan, v4_vocoder_state_dict
+    from fastsovits.models.bigvgan import BigVGAN, BigVGANConfig
+    from fastsovits.models.sovits_v3 import SovitsV3Config, SynthesizerV3
+
+    d = Path(d)
+    files = V3V4Files(
+        sovits_v3=str(d / "s2v3_random.pth"),
+        sovits_v4=str(d / "s2v4_random.pth"),
+        vocoder_v4=str(d / "vocoder_v4_random.pth"),
+        bigvgan_v3=str(d / "models--nvidia--bigvgan_v2_24khz_100band_256x"),
+    )
+    if (d / ".complete_v3v4").is_file():
+        return files
+    d.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    for version, path in (("v3", files.sovits_v3), ("v4", files.sovits_v4)):
+        manifest = json.loads((ROOT / f"tests/fixtures/reference/manifests/s2_{version}.json").read_text())
+        sizes = sizes_from_weights({k: torch.empty(s, device="meta") for k, s in manifest["state_dict"].items()})
+        config = SovitsV3Config.from_official({"model": manifest["config_model_section"]}, version, **sizes)
+        export_sovits_v3(SynthesizerV3(config).eval(), config, path)
+    torch.save(v4_vocoder_state_dict(build_v4_vocoder()), files.vocoder_v4)
+    save_bigvgan(BigVGAN(BigVGANConfig()).eval(), files.bigvgan_v3)
+    (d / ".complete_v3v4").write_text("ok\n")
+    return files
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+    args = [a for a in sys.argv[1:] if a != "--v3v4"]
+    if len(args) != 1 or args[0] in ("-h", "--help"):
         print(__doc__)
-        raise SystemExit(0 if len(sys.argv) == 2 else 2)
-    print(json.dumps(asdict(write_models(sys.argv[1])), indent=2))
+        raise SystemExit(0 if len(args) == 1 else 2)
+    out = asdict(write_models(args[0]))
+    if "--v3v4" in sys.argv[1:]:
+        out.update(asdict(write_v3v4_models(args[0])))
+    print(json.dumps(out, indent=2))

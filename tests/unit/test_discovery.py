@@ -51,3 +51,29 @@ def test_bad_arguments(tmp_path) -> None:
         discover(tmp_path, "v9")
     with pytest.raises(MissingResource):
         discover(tmp_path / "nope")
+
+
+def test_v3_v4_need_their_vocoders(tmp_path) -> None:
+    from fastsovits.checkpoints.discovery import BIGVGAN_DIR, BIGVGAN_FILES, VOCODER_FILES
+    from fastsovits.checkpoints.download import files_for
+
+    _shared(tmp_path)
+    for version in ("v3", "v4"):
+        for rel in OFFICIAL_FILES[version][:2]:
+            _touch(tmp_path, rel)
+    for version in ("v3", "v4"):  # model files alone are not enough
+        with pytest.raises(MissingResource, match="vocoder.pth" if version == "v4" else "bigvgan_generator.pt"):
+            discover(tmp_path, version)
+    _touch(tmp_path, VOCODER_FILES["v4"])
+    assert discover(tmp_path, "v4").vocoder == tmp_path / "gsv-v4-pretrained" / "vocoder.pth"
+    _touch(tmp_path, f"{BIGVGAN_DIR}/config.json")
+    with pytest.raises(MissingResource, match="bigvgan_generator.pt"):
+        discover(tmp_path, "v3")
+    _touch(tmp_path, f"{BIGVGAN_DIR}/bigvgan_generator.pt")
+    assert discover(tmp_path, "v3").vocoder == tmp_path / BIGVGAN_DIR
+    assert {"v3", "v4"} <= set(available_versions(tmp_path))
+    for rel in OFFICIAL_FILES["v2"][:2]:
+        _touch(tmp_path, rel)
+    assert discover(tmp_path, "v2").vocoder is None  # v1-v2ProPlus carry their vocoder in the SoVITS file
+    assert [f"{BIGVGAN_DIR}/{f}" for f in BIGVGAN_FILES] == files_for("v3")[4:6]
+    assert "gsv-v4-pretrained/vocoder.pth" in files_for("v4") and "gsv-v4-pretrained/s2Gv4.pth" in files_for("v4")

@@ -1,7 +1,8 @@
 """Find the official pretrained files in an official ``GPT_SoVITS/pretrained_models/`` folder.
 
-File names per version are those of the official release (spec §1). v3/v4 are listed so that
-``discover`` can name their files, but this release loads v1/v2/v2Pro/v2ProPlus only.
+File names per version are those of the official release (spec §1). v3/v4 also need their
+vocoder: v3 the BigVGAN hub folder (``config.json`` + ``bigvgan_generator.pt``), v4
+``gsv-v4-pretrained/vocoder.pth``; their SoVITS file is also the base of v3/v4 LoRA fine-tunes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
 # version -> (GPT file, SoVITS file, needs the speaker-verification model)
 OFFICIAL_FILES: dict[str, tuple[str, str, bool]] = {
     "v1": ("s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt", "s2G488k.pth", False),
-    "v2": ("gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
-           "gsv-v2final-pretrained/s2G2333k.pth", False),
+    "v2": (
+        "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
+        "gsv-v2final-pretrained/s2G2333k.pth",
+        False,
+    ),
     "v2Pro": ("s1v3.ckpt", "v2Pro/s2Gv2Pro.pth", True),
     "v2ProPlus": ("s1v3.ckpt", "v2Pro/s2Gv2ProPlus.pth", True),
     "v3": ("s1v3.ckpt", "s2Gv3.pth", False),
     "v4": ("s1v3.ckpt", "gsv-v4-pretrained/s2Gv4.pth", False),
 }
+
+BIGVGAN_DIR = "models--nvidia--bigvgan_v2_24khz_100band_256x"
+BIGVGAN_FILES = ("config.json", "bigvgan_generator.pt")
+# version -> vocoder file or folder (v1-v2ProPlus carry theirs inside the SoVITS file)
+VOCODER_FILES: dict[str, str] = {"v3": BIGVGAN_DIR, "v4": "gsv-v4-pretrained/vocoder.pth"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class PretrainedSet:
     hubert_dir: Path
     bert_dir: Path
     sv: Path | None
+    vocoder: Path | None = None  # v3: the BigVGAN folder, v4: vocoder.pth
 
 
 def discover(folder: str | Path, version: str = "v2ProPlus") -> PretrainedSet:
@@ -54,8 +64,13 @@ def discover(folder: str | Path, version: str = "v2ProPlus") -> PretrainedSet:
         hubert_dir=root / HUBERT,
         bert_dir=root / BERT,
         sv=root / SV if needs_sv else None,
+        vocoder=root / VOCODER_FILES[version] if version in VOCODER_FILES else None,
     )
     missing = [str(p) for p in (found.gpt, found.sovits, found.sv) if p is not None and not p.is_file()]
+    if version == "v3" and found.vocoder is not None:
+        missing += [str(found.vocoder / f) for f in BIGVGAN_FILES if not (found.vocoder / f).is_file()]
+    elif found.vocoder is not None and not found.vocoder.is_file():
+        missing.append(str(found.vocoder))
     missing += [str(p) for p in (found.hubert_dir, found.bert_dir) if not (p / "config.json").is_file()]
     if missing:
         raise MissingResource(f"{version} files missing in {root}: " + ", ".join(missing))

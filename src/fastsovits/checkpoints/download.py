@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastsovits.checkpoints.discovery import BERT, HUBERT, OFFICIAL_FILES, SV, discover
+from fastsovits.checkpoints.discovery import (
+    BERT,
+    BIGVGAN_DIR,
+    BIGVGAN_FILES,
+    HUBERT,
+    OFFICIAL_FILES,
+    SV,
+    VOCODER_FILES,
+    discover,
+)
 from fastsovits.errors import InvalidParameter, MissingDependency, MissingResource
 
 DEFAULT_REPO = "lj1995/GPT-SoVITS"
@@ -22,11 +31,19 @@ def files_for(version: str) -> list[str]:
         raise InvalidParameter(f"unknown model version {version!r}; expected one of {list(OFFICIAL_FILES)}")
     gpt, sovits, needs_sv = OFFICIAL_FILES[version]
     patterns = [gpt, sovits, f"{HUBERT}/*", f"{BERT}/*"]
+    if version == "v3":
+        patterns += [f"{BIGVGAN_DIR}/{f}" for f in BIGVGAN_FILES]
+    elif version in VOCODER_FILES:
+        patterns.append(VOCODER_FILES[version])
     return patterns + ([SV] if needs_sv else [])
 
 
-def download(version: str = "v2ProPlus", cache_dir: str | Path | None = None, repo: str = DEFAULT_REPO,
-             revision: str | None = None) -> Path:
+def download(
+    version: str = "v2ProPlus",
+    cache_dir: str | Path | None = None,
+    repo: str = DEFAULT_REPO,
+    revision: str | None = None,
+) -> Path:
     """Download (or reuse) the files of ``version`` into ``cache_dir``; returns the folder."""
     from fastsovits.text.assets import cache_root
 

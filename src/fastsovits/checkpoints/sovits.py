@@ -235,7 +235,8 @@ def load_sovits(
             )
     if any(str(k).startswith("cfm.") for k in obj["weight"]):
         raise CheckpointError(
-            f"{str(path)!r} has cfm.* weights: it is a SoVITS v3/v4 file, which this loader does not support"
+            f"{str(path)!r} has cfm.* weights: it is a SoVITS v3/v4 file; load it with "
+            "fastsovits.checkpoints.sovits_v3.load_sovits_v3"
         )
     if is_lora or model_version not in VERSIONS or "lora_rank" in obj:
         raise CheckpointError(

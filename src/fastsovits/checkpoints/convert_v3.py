@@ -1,0 +1,139 @@
+"""The converted (pickle-free) format for v3/v4 models: safetensors + JSON, LoRA already merged.
+
+``convert_v3(out_dir, sovits=..., base=..., vocoder=...)`` reads an official v3/v4 ``.pth`` (a LoRA
+file is merged over its base) and optionally its vocoder (v4 ``vocoder.pth`` or the v3 BigVGAN
+folder) once, through the restricted unpickler, and writes into ``out_dir``:
+
+* ``sovits_v3.safetensors``: our state dict (fp16 where exact, fp32 where not: folded weight norm,
+  merged LoRA weights), so the converted model computes what the loaded one does;
+* ``vocoder.safetensors`` (when a vocoder is given);
+* ``sovits_v3.json``: format tag, architecture (:class:`SovitsV3Config`), vocoder kind and config,
+  the sha256 of every source file.
+
+``load_converted_v3(out_dir)`` builds the modules on the ``meta`` device and assigns the tensors; no
+pickle is involved. The files live beside (not inside) the v1-v2ProPlus ``config.json`` of
+:mod:`fastsovits.checkpoints.convert`, so one folder can hold a GPT and a v3/v4 SoVITS.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fastsovits.checkpoints.convert import _assign, _load_tensors, _save, _tuples
+from fastsovits.errors import CheckpointError, MissingResource
+from fastsovits.hashing import sha256_file
+from fastsovits.models.bigvgan import BigVGAN, BigVGANConfig
+from fastsovits.models.dit import DiTConfig, text_position_table
+from fastsovits.models.sovits_v3 import SovitsV3Config, SynthesizerV3
+
+FORMAT = "fastsovits-converted-v3"
+FORMAT_VERSION = 1
+CONFIG_FILE = "sovits_v3.json"
+SOVITS_FILE = "sovits_v3.safetensors"
+VOCODER_FILE = "vocoder.safetensors"
+
+
+@dataclass
+class ConvertedV3:
+    model: SynthesizerV3
+    config: SovitsV3Config
+    vocoder: nn.Module | None
+    meta: dict[str, Any]
+
+
+def _config_from(d: dict[str, Any]) -> SovitsV3Config:
+    names = {f.name for f in fields(SovitsV3Config)}
+    kw = {k: v for k, v in d.items() if k in names and k != "dit"}
+    return SovitsV3Config(dit=DiTConfig(**d["dit"]), **kw)
+
+
+def convert_v3(
+    *,
+    out_dir: str | Path,
+    sovits: str | Path,
+    version: str | None = None,
+    base: str | Path | None = None,
+    vocoder: str | Path | None = None,
+    dtype: torch.dtype | None = torch.float16,
+) -> Path:
+    """Convert an official v3/v4 SoVITS file (LoRA merged over ``base``) and its vocoder into ``out_dir``."""
+    from fastsovits.checkpoints.sovits_v3 import load_sovits_v3
+    from fastsovits.checkpoints.vocoders import load_bigvgan, load_v4_vocoder
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, config, info = load_sovits_v3(sovits, version, base=base)
+    _save(model.state_dict(), out / SOVITS_FILE, dtype)
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sovits": {"config": asdict(config), "is_lora": info.is_lora, "source": str(sovits),
+                   "source_sha256": sha256_file(Path(sovits))},
+    }  # fmt: skip
+    if base is not None and info.is_lora:
+        meta["sovits"]["base_sha256"] = sha256_file(Path(base))
+    if vocoder is not None:
+        vpath = Path(vocoder)
+        voc: nn.Module
+        if config.version == "v3":
+            bigvgan = load_bigvgan(vpath)
+            meta["vocoder"] = {"kind": "bigvgan", "config": asdict(bigvgan.config)}
+            src, voc = vpath / "bigvgan_generator.pt", bigvgan
+        else:
+            hifigan = load_v4_vocoder(vpath)
+            state = hifigan.state_dict()
+            kernels = [int(state[f"resblocks.{j}.dilated.0.weight"].shape[2]) for j in range(3)]
+            meta["vocoder"] = {
+                "kind": "v4",
+                "initial_channel": hifigan.conv_in.out_channels,
+                "resblock_kernels": kernels,
+            }
+            src, voc = vpath, hifigan
+        meta["vocoder"]["source_sha256"] = sha256_file(src)
+        _save(voc.state_dict(), out / VOCODER_FILE, dtype)
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2), "utf-8")
+    return out
+
+
+def load_converted_v3(
+    directory: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> ConvertedV3:
+    """Load what :func:`convert_v3` wrote, without any pickle."""
+    from fastsovits.checkpoints.vocoders import build_v4_vocoder
+
+    d = Path(directory)
+    path = d / CONFIG_FILE
+    if not path.is_file():
+        raise MissingResource(f"{d.name} has no {CONFIG_FILE}: not a converted v3/v4 folder")
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{path.name}: not a {FORMAT} v{FORMAT_VERSION} file")
+        config = _config_from(meta["sovits"]["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path.name}: unusable converted v3/v4 config: {e}") from e
+    with torch.device("meta"):
+        model = SynthesizerV3(config)
+    _assign(model, _load_tensors(d / SOVITS_FILE, device), dtype, d / SOVITS_FILE)
+    model.cfm.estimator.text_embed.freqs_cis = text_position_table(config.dit.text_dim)
+    model = model.to(device).eval()
+    voc: nn.Module | None = None
+    v = meta.get("vocoder")
+    if v is not None:
+        try:
+            with torch.device("meta"):
+                if v["kind"] == "bigvgan":
+                    voc = BigVGAN(BigVGANConfig(**{k: _tuples(x) for k, x in v["config"].items()}))
+                else:
+                    voc = build_v4_vocoder(int(v["initial_channel"]), tuple(v["resblock_kernels"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path.name}: unusable vocoder entry: {e}") from e
+        _assign(voc, _load_tensors(d / VOCODER_FILE, device), dtype, d / VOCODER_FILE)
+        voc = voc.to(device).eval()
+    return ConvertedV3(model, config, voc, meta)

@@ -21,7 +21,7 @@ def audio_bytes(seconds: float, rate: int = 32000, fmt: str = "WAV", channels: i
     tone = np.zeros(n, np.float32) if silent else (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     data = tone if channels == 1 else np.stack([tone] * channels, axis=1)
     buf = io.BytesIO()
-    sf.write(buf, data, rate, format=fmt, subtype="PCM_16")
+    sf.write(buf, data, rate, format=fmt, subtype="VORBIS" if fmt == "OGG" else "PCM_16")
     return buf.getvalue()
 
 

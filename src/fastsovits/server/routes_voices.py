@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, replace
 
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from fastsovits.errors import InvalidParameter
 from fastsovits.server.errors import RequestTimeout, status_of

@@ -20,8 +20,12 @@ from fastsovits.voices.validate import VoiceLimits
 from tests.server.conftest import REF, REF_TEXT, reference_clip, wav_bytes
 from tests.voices.conftest import audio_bytes
 
-SPEC = ModelSpec("default", gpt=str(REF / "tiny/tiny_s1_v2.ckpt"), sovits=str(REF / "tiny/tiny_s2_v2.pth"),
-                 hubert_dir=str(REF / "tiny/tiny_hubert"))
+SPEC = ModelSpec(
+    "default",
+    gpt=str(REF / "tiny/tiny_s1_v2.ckpt"),
+    sovits=str(REF / "tiny/tiny_s2_v2.pth"),
+    hubert_dir=str(REF / "tiny/tiny_hubert"),
+)
 CLIP = wav_bytes(reference_clip(), 32000)
 LIMITS = VoiceLimits()
 
@@ -34,8 +38,9 @@ def app_client(data_dir, **config):
 
 
 def form(name: str, clip: bytes = CLIP, aux: tuple[bytes, ...] = (), **fields):
-    files = [("audio", ("ref.wav", clip, "audio/wav"))] + [("aux", (f"a{i}", a, "audio/flac")) for i, a in
-                                                             enumerate(aux)]
+    files = [("audio", ("ref.wav", clip, "audio/wav"))] + [
+        ("aux", (f"a{i}", a, "audio/flac")) for i, a in enumerate(aux)
+    ]
     return {"files": files, "data": {"name": name, "text": REF_TEXT, "language": "en", **fields}}
 
 
@@ -67,15 +72,15 @@ def test_each_bound_refuses_before_the_work(client, spies) -> None:
     quiet = audio_bytes(LIMITS.max_clip_seconds + 0.05, 16000, "FLAC", silent=True)
     part = audio_bytes(LIMITS.max_aux_seconds / 4 + 0.05, 16000, "FLAC", silent=True)
     over = [
-        form("n1", aux=(audio_bytes(1.0, 16000, "FLAC"),) * (LIMITS.max_aux_clips + 1)),  # clip count
-        form("n2", aux=(quiet,)),  # one auxiliary clip's duration
-        form("n3", aux=(part,) * 4),  # the auxiliary clips' total duration
-        form("n4", clip=audio_bytes(10.05)),  # the reference's duration
-        form("n5", text="x" * (LIMITS.max_text_chars + 1)),  # the text's length
+        (form("n1", aux=(audio_bytes(1.0, 16000, "FLAC"),) * (LIMITS.max_aux_clips + 1)), 400),  # clip count
+        (form("n2", aux=(quiet,)), 413),  # one auxiliary clip's duration
+        (form("n3", aux=(part,) * 4), 413),  # the auxiliary clips' total duration
+        (form("n4", clip=audio_bytes(10.05)), 400),  # the reference's duration
+        (form("n5", text="x" * (LIMITS.max_text_chars + 1)), 400),  # the text's length
     ]
-    for body in over:
+    for body, status in over:
         r = client.post("/v1/audio/voices", **body)
-        assert r.status_code == 400, r.text
+        assert r.status_code == status, r.text
     r = client.post("/v1/audio/voices", json={"name": "n6", "audio": "!", "aux": ["!"] * (LIMITS.max_aux_clips + 1)})
     assert r.status_code == 400 and "auxiliary clips" in r.json()["error"]["message"]  # before any base64 decode
     assert spies == {"decode": 0, "encode": 0}

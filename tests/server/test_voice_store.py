@@ -11,14 +11,14 @@ import httpx
 from tests.server.conftest import REF_TEXT, Server, metric, reference_clip, wav_bytes
 from tests.voices.conftest import audio_bytes
 
-SPEECH = {"model": "tts-1", "input": "Hello again.", "response_format": "wav", "stream": False, "seed": 3,
-          "top_k": 1}
+SPEECH = {"model": "tts-1", "input": "Hello again.", "response_format": "wav", "stream": False, "seed": 3, "top_k": 1}
 
 
 def upload(url: str, name: str, clip: bytes, **fields) -> httpx.Response:
     data = {"name": name, "text": REF_TEXT, "language": "en", **fields}
-    return httpx.post(url + "/v1/audio/voices", files={"audio_sample": ("ref.wav", clip, "audio/wav")}, data=data,
-                      timeout=120)
+    return httpx.post(
+        url + "/v1/audio/voices", files={"audio_sample": ("ref.wav", clip, "audio/wav")}, data=data, timeout=120
+    )
 
 
 def features_metric(url: str, source: str) -> float:
@@ -89,14 +89,32 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(server) -> None:
         (upload(server.url, "bad-lang", ref, language="xx"), 400, "UnsupportedLanguage"),
         (upload(server.url, "bad/name", ref), 400, "InvalidParameter"),
         (upload(server.url, "prompt-type", ref, type="prompt"), 400, "InvalidParameter"),
-        (httpx.post(server.url + "/v1/audio/voices", data={"name": "many", "text": REF_TEXT, "language": "en"},
-                    files=[("audio", ("r.wav", ref))] + [("aux", (f"a{i}.wav", ref)) for i in range(9)]), 400,
-         "InvalidParameter"),
-        (httpx.post(server.url + "/v1/audio/voices", json={
-            "name": "many-json", "audio": base64.b64encode(b"x").decode(), "aux": ["!"] * 9}), 400,
-         "InvalidParameter"),
-        (httpx.post(server.url + "/v1/audio/voices", files={"audio": ("r.wav", ref), "aux": ("h.flac", hour)},
-                    data={"name": "hour"}), 400, "ReferenceAudioError"),
+        (
+            httpx.post(
+                server.url + "/v1/audio/voices",
+                data={"name": "many", "text": REF_TEXT, "language": "en"},
+                files=[("audio", ("r.wav", ref))] + [("aux", (f"a{i}.wav", ref)) for i in range(9)],
+            ),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            httpx.post(
+                server.url + "/v1/audio/voices",
+                json={"name": "many-json", "audio": base64.b64encode(b"x").decode(), "aux": ["!"] * 9},
+            ),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            httpx.post(
+                server.url + "/v1/audio/voices",
+                files={"audio": ("r.wav", ref), "aux": ("h.flac", hour)},
+                data={"name": "hour"},
+            ),
+            413,
+            "ClipTooLong",
+        ),
         (upload(server.url, "too-long-for-cache", ref, text="word " * 99), 400, "TextTooLong"),
     ]
     for r, status, kind in cases:

@@ -27,14 +27,31 @@ def test_add_list_export_rm_import(tmp_path, capsys) -> None:
     data = str(tmp_path / "data")
     (tmp_path / "ref.wav").write_bytes(reference_wav())
     (tmp_path / "aux.flac").write_bytes(audio_bytes(2.0, 16000, "FLAC"))
-    assert run("voices", "--data-dir", data, "add", "alice", str(tmp_path / "ref.wav"), "--text", "Hi there.",
-               "--language", "EN", "--aux", str(tmp_path / "aux.flac")) == 0
+    assert (
+        run(
+            "voices",
+            "--data-dir",
+            data,
+            "add",
+            "alice",
+            str(tmp_path / "ref.wav"),
+            "--text",
+            "Hi there.",
+            "--language",
+            "EN",
+            "--aux",
+            str(tmp_path / "aux.flac"),
+        )
+        == 0
+    )
     assert run("voices", "--data-dir", data, "add", "style", str(tmp_path / "ref.wav")) == 0
     capsys.readouterr()
     assert run("voices", "--data-dir", data, "list", "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["name"], r["language"], r["text"], r["aux"]) for r in rows] == [
-        ("alice", "en", "Hi there.", 1), ("style", None, None, 0)]
+        ("alice", "en", "Hi there.", 1),
+        ("style", None, None, 0),
+    ]
     out = tmp_path / "voices.zip"
     assert run("voices", "--data-dir", data, "export", "-o", str(out)) == 0
     assert run("voices", "--data-dir", data, "rm", "alice", "style") == 0
@@ -85,8 +102,11 @@ def test_untrusted_archives(tmp_path) -> None:
         import_voices(store, tmp_path / "notzip.zip", VoiceLimits())
     # one bad voice stops the import before any is stored
     good = {"name": "good", "audio": "a.wav"}
-    _archive(bad, {"format": "fastsovits-voices/1", "voices": [good, {"name": "../x", "audio": "a.wav"}]},
-             [("a.wav", reference_wav())])
+    _archive(
+        bad,
+        {"format": "fastsovits-voices/1", "voices": [good, {"name": "../x", "audio": "a.wav"}]},
+        [("a.wav", reference_wav())],
+    )
     with pytest.raises(InvalidInput):
         import_voices(store, bad, VoiceLimits())
     assert len(store) == 0

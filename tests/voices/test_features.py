@@ -32,15 +32,23 @@ FIELDS = ("prompt_semantic", "prompt_phones", "prompt_bert", "ge")
 
 @pytest.fixture(scope="module")
 def tts():
-    t = TTS.from_pretrained(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=FILES["sovits"], hubert_dir=FILES["hubert"],
-                            device="cpu", num_slots=2, max_len=256)
+    t = TTS.from_pretrained(
+        gpt=REF / "tiny/tiny_s1_v2.ckpt",
+        sovits=FILES["sovits"],
+        hubert_dir=FILES["hubert"],
+        device="cpu",
+        num_slots=2,
+        max_len=256,
+    )
     yield t
     t.close()
 
 
 def same(a, b) -> bool:
-    return all((x is None and y is None) or (x.dtype == y.dtype and torch.equal(x, y))
-               for x, y in ((getattr(a, f), getattr(b, f)) for f in FIELDS))
+    return all(
+        (x is None and y is None) or (x.dtype == y.dtype and torch.equal(x, y))
+        for x, y in ((getattr(a, f), getattr(b, f)) for f in FIELDS)
+    )
 
 
 def test_bytes_round_trip_gives_the_same_audio(tts) -> None:

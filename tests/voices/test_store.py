@@ -105,8 +105,12 @@ WRITER = textwrap.dedent("""
 
 def test_concurrent_writer_processes_one_name_wins(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(i)], stdout=subprocess.PIPE,
-                              text=True, env=env) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(i)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for i in range(4)
+    ]
     outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outs == ["exists", "exists", "exists", "ok"]
     assert len(VoiceStore.open(tmp_path)) == 1
@@ -132,8 +136,7 @@ def test_writer_killed_mid_transaction_leaves_no_half_voice(tmp_path) -> None:
     store = VoiceStore.open(tmp_path)
     store.add(NewVoice("kept", b"clip"), features={"m": b"f"})
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(store.path)], stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(store.path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "inside"
         assert (tmp_path / f"{STORE_FILE}-wal").stat().st_size > 8 * 2**20  # the half voice reached the disk

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastsovits.audio.io import decode_audio
-from fastsovits.errors import InvalidInput, ReferenceAudioError
+from fastsovits.errors import InvalidInput
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.errors import NotFound, PayloadTooLarge
 from fastsovits.voices.store import VoiceExists, VoiceNotFound, VoiceStore, VoiceSummary
-from fastsovits.voices.validate import MAX_RATE, MIN_RATE, NAME, check_name
+from fastsovits.voices.validate import NAME, check_name, probe_clip
 
 __all__ = ["NAME", "Conflict", "Voice", "VoiceRegistry", "check_clip", "check_name", "load_voices_file"]
 MAX_VOICES = 10_000
@@ -59,16 +59,14 @@ def summary_info(s: VoiceSummary) -> dict:
 
 
 def check_clip(data: bytes, max_seconds: float) -> float:
-    """Decode an uploaded clip far enough to refuse what cannot be a reference; returns its duration."""
-    if not data:
-        raise ReferenceAudioError("the reference audio is empty")
+    """Refuse what cannot be a reference, from its header before decoding it; returns its duration."""
+    info = probe_clip(data, "the reference audio")  # mono, 16-48 kHz, a stated length: nothing decoded yet
+    if info.seconds > max_seconds:
+        raise PayloadTooLarge(f"the reference audio lasts {info.seconds:.1f} s; this server accepts at most "
+                              f"{max_seconds} s")
     samples, rate = decode_audio(data)
-    if samples.shape[1] != 1:
-        raise ReferenceAudioError(f"the reference audio has {samples.shape[1]} channels; send a mono clip")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise ReferenceAudioError(f"the reference audio's sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
     seconds = samples.shape[0] / rate
-    if seconds > max_seconds:
+    if seconds > max_seconds:  # a header that understated the length
         raise PayloadTooLarge(f"the reference audio lasts {seconds:.1f} s; this server accepts at most {max_seconds} s")
     return seconds
 

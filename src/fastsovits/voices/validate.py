@@ -28,6 +28,12 @@ MIN_RATE, MAX_RATE = 16000, 48000  # below 16 kHz the SSL model gets less than i
 REF_MIN_SECONDS, REF_MAX_SECONDS = MIN_SAMPLES_16K / 16000, MAX_SAMPLES_16K / 16000  # the official 3-10 s rule
 
 
+class ClipTooLong(ReferenceAudioError):
+    """A clip (or all auxiliary clips together) longer than the limits allow: HTTP 413."""
+
+    status = 413
+
+
 @dataclass(frozen=True)
 class VoiceLimits:
     """What one new voice may hold; the one source of these bounds (server options override them)."""
@@ -113,19 +119,19 @@ def probe_clips(clips: Sequence[bytes], limits: VoiceLimits) -> list[ClipInfo]:
     for i, clip in enumerate(clips):
         what = "the reference audio" if i == 0 else f"auxiliary clip {i}"
         info = probe_clip(clip, what)
+        if info.seconds > limits.max_clip_seconds:
+            raise ClipTooLong(
+                f"{what} lasts {info.seconds:.1f} s; this server accepts at most {limits.max_clip_seconds:g} s"
+            )
         if i == 0 and not REF_MIN_SECONDS <= info.seconds <= REF_MAX_SECONDS:
             raise ReferenceAudioError(
                 f"the reference audio lasts {info.seconds:.2f} s; it must last "
                 f"{REF_MIN_SECONDS:g} to {REF_MAX_SECONDS:g} seconds"
             )
-        if i > 0 and info.seconds > limits.max_clip_seconds:
-            raise ReferenceAudioError(f"{what} lasts {info.seconds:.1f} s; at most {limits.max_clip_seconds:g} s")
         infos.append(info)
     total = sum(info.seconds for info in infos[1:])
     if total > limits.max_aux_seconds:
-        raise ReferenceAudioError(
-            f"the auxiliary clips last {total:.1f} s together; at most {limits.max_aux_seconds:g} s"
-        )
+        raise ClipTooLong(f"the auxiliary clips last {total:.1f} s together; at most {limits.max_aux_seconds:g} s")
     return infos
 
 

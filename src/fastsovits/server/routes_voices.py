@@ -16,6 +16,7 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -29,7 +30,14 @@ from fastsovits.server.schemas import VoiceCreate
 from fastsovits.server.voices import Conflict, Voice
 from fastsovits.voices.features import reference_to_bytes
 from fastsovits.voices.store import NewVoice
-from fastsovits.voices.validate import VoiceLimits, check_fields, decode_clips, probe_clips
+from fastsovits.voices.validate import ClipInfo, VoiceLimits, check_fields, decode_clips, probe_clips
+
+if TYPE_CHECKING:
+    from fastsovits.api import Reference
+    from fastsovits.server.app import ServerState
+    from fastsovits.server.config import ServerConfig
+    from fastsovits.server.models import Resident
+    from fastsovits.server.voice_refs import StoredVoiceService
 
 router = APIRouter()
 MULTIPART_FIELDS = 16  # name, text, language, model, replace, type, consent: anything beyond is not ours
@@ -45,7 +53,7 @@ class Upload:
     replace: bool
 
 
-def limits_of(config) -> VoiceLimits:
+def limits_of(config: ServerConfig) -> VoiceLimits:
     """The configured voice limits, no looser than the server's ``max_audio_seconds`` for any one clip."""
     lim = config.voice_limits
     return replace(lim, max_clip_seconds=min(lim.max_clip_seconds, config.max_audio_seconds))
@@ -105,12 +113,12 @@ def _shape(info: dict, request: Request) -> dict:
     return info
 
 
-def _encode(service, res, voice: Voice) -> tuple[object, str]:
+def _encode(service: StoredVoiceService, res: Resident, voice: Voice) -> tuple[Reference, str]:
     """Worker thread: the reference (encoded, checked to fit the cache) and the model's identity."""
     return service.encode_new(res, voice), service.identity(res)
 
 
-async def _build(st, voice: Voice, infos) -> tuple[object, str]:
+async def _build(st: ServerState, voice: Voice, infos: list[ClipInfo]) -> tuple[Reference, str]:
     await to_thread.run_sync(decode_clips, [voice.audio, *voice.aux], infos)
     async with st.models.lease(voice.model) as res:
         return await to_thread.run_sync(_encode, st.service, res, voice)
@@ -118,7 +126,7 @@ async def _build(st, voice: Voice, infos) -> tuple[object, str]:
 
 @router.post("/v1/audio/voices", status_code=201)
 @router.post("/v1/voices", status_code=201)
-async def create_voice(request: Request):
+async def create_voice(request: Request) -> JSONResponse:
     st = request.app.state.fastsovits
     route = "/v1/audio/voices" if request.url.path.startswith("/v1/audio/") else "/v1/voices"
     limits = limits_of(st.config)
@@ -172,7 +180,7 @@ async def create_voice(request: Request):
 
 @router.get("/v1/audio/voices")
 @router.get("/v1/voices")
-async def list_voices(request: Request):
+async def list_voices(request: Request) -> dict:
     st = request.app.state.fastsovits
     data = [_shape(info, request) for info in await to_thread.run_sync(st.voices.infos)]
     return {"object": "list", "data": data, "default": st.voices.default}
@@ -180,14 +188,14 @@ async def list_voices(request: Request):
 
 @router.get("/v1/audio/voices/{name}")
 @router.get("/v1/voices/{name}")
-async def get_voice(request: Request, name: str):
+async def get_voice(request: Request, name: str) -> dict:
     st = request.app.state.fastsovits
     return _shape(await to_thread.run_sync(st.voices.info, name), request)
 
 
 @router.delete("/v1/audio/voices/{name}")
 @router.delete("/v1/voices/{name}")
-async def delete_voice(request: Request, name: str):
+async def delete_voice(request: Request, name: str) -> dict:
     st = request.app.state.fastsovits
     await to_thread.run_sync(st.voices.remove, name)
     obj = "audio.voice" if request.url.path.startswith("/v1/audio/") else "voice"

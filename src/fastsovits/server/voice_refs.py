@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.metrics import ServerMetrics
@@ -26,6 +27,9 @@ from fastsovits.voices.features import (
     tts_identity,
 )
 from fastsovits.voices.store import VoiceStore
+
+if TYPE_CHECKING:
+    from fastsovits.api import Reference
 
 log = logging.getLogger("fastsovits.server")
 CACHED_REFERENCES = 256  # references of stored voices kept in memory per server
@@ -46,7 +50,7 @@ class StoredVoiceService(SpeechService):
         super().__init__(models, metrics, config)
         self.store = store
         self._identities: dict[object, str] = {}
-        self._refs: OrderedDict[tuple[str, int], object] = OrderedDict()
+        self._refs: OrderedDict[tuple[str, int], Reference] = OrderedDict()
         self._lock = threading.Lock()
         self.creating: set[str] = set()  # names being created now (a second upload of one gets 409 at once)
 
@@ -56,19 +60,19 @@ class StoredVoiceService(SpeechService):
             self._identities[key] = spec_identity(res)
         return self._identities[key]
 
-    def remember(self, identity: str, voice_id: int, ref) -> None:
+    def remember(self, identity: str, voice_id: int, ref: Reference) -> None:
         with self._lock:
             self._refs[(identity, voice_id)] = ref
             while len(self._refs) > CACHED_REFERENCES:
                 self._refs.popitem(last=False)
 
-    def encode_new(self, res: Resident, voice: Voice):
+    def encode_new(self, res: Resident, voice: Voice) -> Reference:
         """A voice being created: encode it and refuse a prompt the model's cache cannot hold (worker thread)."""
         ref = SpeechService._reference(res, voice)
         check_prompt_fits(ref, voice.text, cache_positions(res.tts))
         return ref
 
-    def _reference(self, res: Resident, voice: Voice):  # type: ignore[override]  # worker thread
+    def _reference(self, res: Resident, voice: Voice) -> Reference:  # type: ignore[override]  # worker thread
         if voice.store_id is None or self.store is None:
             return SpeechService._reference(res, voice)
         identity = self.identity(res)
@@ -84,7 +88,7 @@ class StoredVoiceService(SpeechService):
         self.remember(identity, voice.store_id, ref)
         return ref
 
-    def _load_or_encode(self, res: Resident, voice: Voice, identity: str):
+    def _load_or_encode(self, res: Resident, voice: Voice, identity: str) -> Reference:
         data = self.store.features(voice.store_id, identity)
         if data is not None:
             try:

@@ -16,8 +16,12 @@ import logging
 import struct
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastsovits.errors import InvalidInput, TextTooLong
+
+if TYPE_CHECKING:
+    from fastsovits.api import TTS, Reference
 
 log = logging.getLogger(__name__)
 FORMAT = "fastsovits-reference/1"
@@ -30,7 +34,7 @@ class BadFeatures(InvalidInput):
     """Stored feature bytes that are not what :func:`reference_to_bytes` writes (they are recomputed)."""
 
 
-def reference_to_bytes(ref) -> bytes:
+def reference_to_bytes(ref: Reference) -> bytes:
     """A ``Reference`` -> safetensors bytes (tensors on the CPU; the device each lived on is noted)."""
     from safetensors.torch import save
 
@@ -60,7 +64,7 @@ def _metadata(data: bytes) -> dict[str, str]:
     return meta
 
 
-def reference_from_bytes(data: bytes, device: str = "cpu"):
+def reference_from_bytes(data: bytes, device: str = "cpu") -> Reference:
     """Safetensors bytes -> ``Reference`` on ``device`` (the tensors that were on the model's device)."""
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -126,14 +130,14 @@ def model_identity(
     return f"{version}-{digest}"
 
 
-def tts_identity(tts, files: Mapping[str, str | Path | None]) -> str:
+def tts_identity(tts: TTS, files: Mapping[str, str | Path | None]) -> str:
     """:func:`model_identity` of a loaded ``TTS`` (its version, its SoVITS dtype and its device)."""
     dtype = next(tts.synthesizer.parameters()).dtype
     return model_identity(tts.version, files, str(dtype), str(tts.device))
 
 
 # --------------------------------------------------------------------------------- cache fit
-def cache_positions(tts) -> int:
+def cache_positions(tts: TTS) -> int:
     """Positions one sentence may use in the engine's KV cache (prompt + text + generated tokens).
 
     ``TTS`` has no accessor of its own for it yet; ``engine.stats()`` is the public figure the
@@ -141,14 +145,14 @@ def cache_positions(tts) -> int:
     return int(tts.engine.stats()["max_len"])
 
 
-def prompt_positions(ref) -> int:
+def prompt_positions(ref: Reference) -> int:
     """Cache positions a voice's prompt takes in every sentence: its phones and its clip's tokens."""
     if ref.prompt_phones is None:
         return 0
     return int(ref.prompt_phones.numel()) + int(ref.prompt_semantic.numel())
 
 
-def check_prompt_fits(ref, text: str | None, positions: int) -> None:
+def check_prompt_fits(ref: Reference, text: str | None, positions: int) -> None:
     """Refuse a voice whose prompt leaves fewer than ``MIN_SENTENCE_ROOM`` of ``positions`` for the text
     it will read (every later use would fail or be cut short)."""
     used = prompt_positions(ref)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastsovits.voices.features import (
     BadFeatures,
@@ -25,17 +26,20 @@ from fastsovits.voices.features import (
 )
 from fastsovits.voices.store import StoredVoice, VoiceStore
 
+if TYPE_CHECKING:
+    from fastsovits.api import TTS, Reference
+
 log = logging.getLogger(__name__)
 
 
-def encode_voice(tts, voice: StoredVoice):
+def encode_voice(tts: TTS, voice: StoredVoice) -> Reference:
     """Encode a stored voice's clips on ``tts`` and refuse a prompt its cache cannot hold."""
     ref = tts.load_reference(voice.audio, voice.text, voice.language, aux=voice.aux)
     check_prompt_fits(ref, voice.text, cache_positions(tts))
     return ref
 
 
-def stored_reference(store: VoiceStore, tts, name: str, files: Mapping[str, str | Path | None]):
+def stored_reference(store: VoiceStore, tts: TTS, name: str, files: Mapping[str, str | Path | None]) -> Reference:
     """The ``Reference`` of stored voice ``name`` on ``tts`` (whose model files are ``files``)."""
     voice = store.get(name)
     identity = tts_identity(tts, files)

@@ -83,8 +83,8 @@ async def _read_body(request: Request, limits: VoiceLimits) -> Upload:
             audio = form.get("audio") or form.get("audio_sample")  # audio_sample: OpenAI's field name
             if audio is None or isinstance(audio, str):
                 raise InvalidParameter("multipart field 'audio' (or 'audio_sample') must be a file")
-            aux = form.getlist("aux")
-            if any(isinstance(a, str) for a in aux):
+            aux = [a for a in form.getlist("aux") if not isinstance(a, str)]
+            if len(aux) != len(form.getlist("aux")):
                 raise InvalidParameter("multipart field 'aux' must be files")
             if _text(form.get("type"), "type") not in (None, "audio_sample"):
                 raise InvalidParameter("voices are made from an audio sample; type must be 'audio_sample'")

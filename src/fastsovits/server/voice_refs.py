@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.metrics import ServerMetrics
@@ -29,7 +29,7 @@ from fastsovits.voices.features import (
 from fastsovits.voices.store import VoiceStore
 
 if TYPE_CHECKING:
-    from fastsovits.api import Reference
+    from fastsovits.api import TTS, Reference
 
 log = logging.getLogger("fastsovits.server")
 CACHED_REFERENCES = 256  # references of stored voices kept in memory per server
@@ -39,7 +39,8 @@ def spec_identity(res: Resident) -> str:
     """The model identity features of ``res`` are stored under (its files, version, dtype, device)."""
     s = res.spec
     return tts_identity(
-        res.tts, {"folder": s.path, "sovits": s.sovits, "hubert": s.hubert_dir, "bert": s.bert_dir, "sv": s.sv}
+        cast("TTS", res.tts),
+        {"folder": s.path, "sovits": s.sovits, "hubert": s.hubert_dir, "bert": s.bert_dir, "sv": s.sv},
     )
 
 
@@ -69,14 +70,15 @@ class StoredVoiceService(SpeechService):
     def encode_new(self, res: Resident, voice: Voice) -> Reference:
         """A voice being created: encode it and refuse a prompt the model's cache cannot hold (worker thread)."""
         ref = SpeechService._reference(res, voice)
-        check_prompt_fits(ref, voice.text, cache_positions(res.tts))
+        check_prompt_fits(ref, voice.text, cache_positions(cast("TTS", res.tts)))
         return ref
 
     def _reference(self, res: Resident, voice: Voice) -> Reference:  # type: ignore[override]  # worker thread
-        if voice.store_id is None or self.store is None:
+        voice_id, store = voice.store_id, self.store
+        if voice_id is None or store is None:
             return SpeechService._reference(res, voice)
         identity = self.identity(res)
-        key = (identity, voice.store_id)
+        key = (identity, voice_id)
         with self._lock:
             if key in self._refs:
                 self._refs.move_to_end(key)
@@ -84,20 +86,22 @@ class StoredVoiceService(SpeechService):
         with res.ref_lock:
             ref = self._refs.get(key)
             if ref is None:
-                ref = self._load_or_encode(res, voice, identity)
-        self.remember(identity, voice.store_id, ref)
+                ref = self._load_or_encode(store, res, voice, voice_id, identity)
+        self.remember(identity, voice_id, ref)
         return ref
 
-    def _load_or_encode(self, res: Resident, voice: Voice, identity: str) -> Reference:
-        data = self.store.features(voice.store_id, identity)
+    def _load_or_encode(
+        self, store: VoiceStore, res: Resident, voice: Voice, voice_id: int, identity: str
+    ) -> Reference:
+        data = store.features(voice_id, identity)
         if data is not None:
             try:
-                ref = reference_from_bytes(data, res.tts.device)
+                ref = reference_from_bytes(data, cast("TTS", res.tts).device)
                 self.metrics.voice_features.labels("stored").inc()
                 return ref
             except BadFeatures as e:
                 log.warning("stored features of voice %s are unusable (%s); encoding it again", voice.name, e)
         ref = self.encode_new(res, voice)
-        self.store.put_features(voice.store_id, identity, reference_to_bytes(ref))
+        store.put_features(voice_id, identity, reference_to_bytes(ref))
         self.metrics.voice_features.labels("computed").inc()
         return ref

@@ -100,15 +100,16 @@ class VoiceRegistry:
         with self._lock:
             if name in self._voices:
                 return self._voices[name]
-        voice_id = self.store.id_of(name) if self.store is not None else None
-        if voice_id is None:
+        store = self.store
+        voice_id = store.id_of(name) if store is not None else None
+        if store is None or voice_id is None:
             raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)")
         with self._lock:
             if voice_id in self._loaded:
                 self._loaded.move_to_end(voice_id)
                 return self._loaded[voice_id]
         try:
-            s = self.store.get(name)
+            s = store.get(name)
         except VoiceNotFound:  # deleted since id_of
             raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)") from None
         voice = Voice(s.name, s.audio, s.text, s.language, s.aux, s.model, "store", s.created, s.id)

@@ -105,17 +105,17 @@ def read_archive(path: str | Path, limits: VoiceLimits) -> list[NewVoice]:
         if not isinstance(entries, list) or len(entries) > MAX_ARCHIVE_VOICES:
             raise ArchiveError(f"'voices' must be a list of at most {MAX_ARCHIVE_VOICES} voices")
         voices = []
-        for e in entries:
-            if not isinstance(e, dict) or not isinstance(e.get("aux", []), list):
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("aux", []), list):
                 raise ArchiveError("each voice in the manifest must be an object with 'name' and 'audio'")
-            if len(e.get("aux", [])) > limits.max_aux_clips:
-                raise ArchiveError(f"voice {e.get('name')!r} has more than {limits.max_aux_clips} auxiliary clips")
-            text, language, model = e.get("text"), e.get("language"), e.get("model")
+            if len(entry.get("aux", [])) > limits.max_aux_clips:
+                raise ArchiveError(f"voice {entry.get('name')!r} has more than {limits.max_aux_clips} auxiliary clips")
+            text, language, model = entry.get("text"), entry.get("language"), entry.get("model")
             if not all(x is None or isinstance(x, str) for x in (text, language, model)):
-                raise ArchiveError(f"voice {e.get('name')!r}: text, language and model must be strings")
-            clips = [_member(zf, e.get("audio"), MAX_CLIP_BYTES)]
-            clips += [_member(zf, a, MAX_CLIP_BYTES) for a in e.get("aux", [])]
-            name, text, language = check_voice(e.get("name"), text, language, clips, limits)
+                raise ArchiveError(f"voice {entry.get('name')!r}: text, language and model must be strings")
+            clips = [_member(zf, entry.get("audio"), MAX_CLIP_BYTES)]
+            clips += [_member(zf, a, MAX_CLIP_BYTES) for a in entry.get("aux", [])]
+            name, text, language = check_voice(entry.get("name"), text, language, clips, limits)
             voices.append(NewVoice(name, clips[0], text, language, tuple(clips[1:]), model))
     return voices
 

@@ -78,11 +78,13 @@ def reference_from_bytes(data: bytes, device: str = "cpu") -> Reference:
         raise BadFeatures(f"feature bytes cannot be read: {e}") from None
     if "ge" not in tensors or ("prompt_semantic" in tensors) != ("prompt_phones" in tensors):
         raise BadFeatures("feature bytes lack the style vector or half of the prompt")
-    values = {name: tensors.get(name) for name in _FIELDS}
-    for name, t in values.items():
-        if t is not None and meta.get(f"{name}.on_model_device") == "1":
-            values[name] = t.to(device)
-    return Reference(meta.get("key", ""), **values)
+    for name, t in tensors.items():
+        if meta.get(f"{name}.on_model_device") == "1":
+            tensors[name] = t.to(device)
+    get = tensors.get
+    return Reference(
+        meta.get("key", ""), get("prompt_semantic"), get("prompt_phones"), get("prompt_bert"), tensors["ge"]
+    )
 
 
 # --------------------------------------------------------------------------------- identity
@@ -147,7 +149,7 @@ def cache_positions(tts: TTS) -> int:
 
 def prompt_positions(ref: Reference) -> int:
     """Cache positions a voice's prompt takes in every sentence: its phones and its clip's tokens."""
-    if ref.prompt_phones is None:
+    if ref.prompt_phones is None or ref.prompt_semantic is None:
         return 0
     return int(ref.prompt_phones.numel()) + int(ref.prompt_semantic.numel())
 
@@ -159,7 +161,7 @@ def check_prompt_fits(ref: Reference, text: str | None, positions: int) -> None:
     if used + MIN_SENTENCE_ROOM <= positions:
         return
     shown = text if text is None or len(text) <= 60 else text[:57] + "..."
-    phones = int(ref.prompt_phones.numel())
+    phones = 0 if ref.prompt_phones is None else int(ref.prompt_phones.numel())
     raise TextTooLong(
         f"the voice's text {shown!r} is too long for this model: its {phones} phones and the clip's "
         f"{used - phones} tokens take {used} of the {positions} positions a sentence has, leaving less than "

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from fastsovits.errors import CapacityError, InvalidInput, MissingResource
 
@@ -194,7 +195,7 @@ class VoiceStore:
                 )
             except sqlite3.IntegrityError:  # unreachable under BEGIN IMMEDIATE; kept as the last word
                 raise VoiceExists(f"voice {voice.name!r} exists") from None
-            voice_id = int(cur.lastrowid)
+            voice_id = int(cast(int, cur.lastrowid))  # set by every INSERT
             conn.executemany(
                 "INSERT INTO aux_clips (voice_id, position, audio) VALUES (?, ?, ?)",
                 [(voice_id, i, clip) for i, clip in enumerate(voice.aux)],

@@ -46,7 +46,7 @@ def test_add_list_export_rm_import(tmp_path, capsys) -> None:
     )
     assert run("voices", "--data-dir", data, "add", "style", str(tmp_path / "ref.wav")) == 0
     capsys.readouterr()
-    assert run("voices", "--data-dir", data, "list", "--json") == 0
+    assert run("voices", "list", "--json", "--data-dir", data) == 0  # the option also after the command
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["name"], r["language"], r["text"], r["aux"]) for r in rows] == [
         ("alice", "en", "Hi there.", 1),

@@ -16,6 +16,11 @@ from pathlib import Path
 
 from fastsovits.errors import InvalidInput
 
+DATA_DIR_HELP = (
+    "folder of the voice store (default: $FASTSOVITS_DATA_DIR, else ~/.local/share/fastsovits or the "
+    "platform's user data folder)"
+)
+
 
 def add_voices_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``voices`` and its commands to a ``add_subparsers()`` object; returns the ``voices`` parser."""
@@ -24,11 +29,7 @@ def add_voices_parser(subparsers) -> argparse.ArgumentParser:
         help="list, add, remove, export and import stored voices (the server's voice store)",
         description="The voice store the server keeps uploaded voices in (SQLite, in the data folder).",
     )
-    vp.add_argument(
-        "--data-dir",
-        help="folder of the voice store (default: $FASTSOVITS_DATA_DIR, else ~/.local/share/fastsovits "
-        "or the platform's user data folder)",
-    )
+    vp.add_argument("--data-dir", help=DATA_DIR_HELP)
     cmds = vp.add_subparsers(dest="voices_command", required=True, metavar="COMMAND")
     ls = cmds.add_parser("list", help="the stored voices (name, language, text)")
     ls.add_argument("--json", action="store_true", help="one JSON object per voice instead of a table")
@@ -54,6 +55,8 @@ def add_voices_parser(subparsers) -> argparse.ArgumentParser:
     im = cmds.add_parser("import", help="store the voices of a zip file written by 'voices export'")
     im.add_argument("archive", help="the zip file")
     im.add_argument("--replace", action="store_true", help="replace stored voices of the same names")
+    for cmd in (ls, add, rm, ex, im):  # also after the command: "voices list --data-dir DIR"
+        cmd.add_argument("--data-dir", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
     vp.set_defaults(func=cmd_voices)
     return vp
 

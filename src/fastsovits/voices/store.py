@@ -184,7 +184,9 @@ class VoiceStore:
             old = conn.execute("SELECT id FROM voices WHERE name = ?", (voice.name,)).fetchone()
             if old is not None:
                 if not replace:
-                    raise VoiceExists(f"voice {voice.name!r} exists; delete it first or pass replace=true")
+                    raise VoiceExists(
+                        f"voice {voice.name!r} exists; delete it first or replace it (replace=true, --replace)"
+                    )
                 conn.execute("DELETE FROM voices WHERE id = ?", (old[0],))
             elif conn.execute("SELECT COUNT(*) FROM voices").fetchone()[0] >= self.max_voices:
                 raise CapacityError(f"the voice store holds its limit of {self.max_voices} voices")

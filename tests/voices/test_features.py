@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fastsovits.api import TTS
-from fastsovits.errors import TextTooLong
+from fastsovits.errors import InvalidParameter, TextTooLong
 from fastsovits.params import SynthesisParams
 from fastsovits.voices.features import (
     BadFeatures,
@@ -77,6 +77,10 @@ def test_identity_follows_the_files(tmp_path) -> None:
     assert one == model_identity("v2", {"sovits": f}) and one.startswith("v2-")
     assert one != model_identity("v2", {"sovits": f}, dtype="float16")
     assert one != model_identity("v2", {"sovits": f}, device="cuda:0")
+    server_style = {"folder": None, "sovits": str(f), "hubert": None, "bert": None, "sv": None, "gpt": "x.ckpt"}
+    assert model_identity("v2", server_style) == one  # absent, None and the GPT do not change the identity
+    with pytest.raises(InvalidParameter):
+        model_identity("v2", {"sovit": f})
     os.utime(f, ns=(1, 1))
     assert one != model_identity("v2", {"sovits": f})
 

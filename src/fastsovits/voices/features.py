@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastsovits.errors import InvalidInput, TextTooLong
+from fastsovits.errors import InvalidInput, InvalidParameter, TextTooLong
 
 if TYPE_CHECKING:
     from fastsovits.api import TTS, Reference
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 FORMAT = "fastsovits-reference/1"
 _FIELDS = ("prompt_semantic", "prompt_phones", "prompt_bert", "ge")
 MAX_FOLDER_FILES = 10_000  # a model folder listed for its identity; beyond this it is not a model folder
+ROLES = ("folder", "sovits", "hubert", "bert", "sv")  # the files the features depend on
 MIN_SENTENCE_ROOM = 32  # cache positions a voice must leave for the text it reads (its phones and tokens)
 
 
@@ -116,17 +117,22 @@ def model_identity(
     """A short stable name for what the features depend on, e.g. ``"v2Pro-1f0c…"``.
 
     ``files``: the model's files by role (``sovits``, ``hubert``, ``bert``, ``sv``, or ``folder``
-    for a converted folder); the GPT model does not change the features and need not be named.
+    for a converted or pretrained folder); roles left out or ``None`` are the same thing, and a
+    ``gpt`` entry is ignored (the GPT model does not change the features).
     """
     from fastsovits import __version__
 
+    unknown = set(files) - set(ROLES) - {"gpt"}
+    if unknown:
+        raise InvalidParameter(f"model files by role take {list(ROLES)} (and 'gpt', not used), not {sorted(unknown)}")
+    named = {role: _fingerprint(p) for role, p in sorted(files.items()) if role in ROLES and p is not None}
     kind = str(device).split(":")[0]
     parts = {
         "fastsovits": __version__,
         "version": version,
         "dtype": str(dtype).replace("torch.", ""),
         "device": kind,
-        "files": {role: _fingerprint(p) for role, p in sorted(files.items())},
+        "files": named,
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
     return f"{version}-{digest}"

@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, extra: list[str]) -> None:
+    def __init__(self, tmp: Path, extra: list[str], data_dir: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
@@ -52,7 +52,9 @@ class Server:
                "--sovits", str(REF / "tiny/tiny_s2_v2.pth"), "--hubert", str(REF / "tiny/tiny_hubert"),
                "--device", "cpu", "--num-slots", "8", "--max-len", "256", "--max-new-tokens", "40",
                "--threads", "1", "--port", str(self.port), *extra]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        root = Path(__file__).resolve().parents[2]  # this checkout's code, whatever else is installed
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)]),
+               "FASTSOVITS_DATA_DIR": str(data_dir or tmp / "data")}  # the voice store: never the user's own
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self) -> None:

@@ -49,7 +49,7 @@ def _upload(client, audio: bytes, name: str = "bad"):
 def test_bad_reference_audio(client, audio, status) -> None:
     r = _upload(client, audio)
     assert r.status_code == status, r.text
-    assert r.json()["error"]["type"] in ("ReferenceAudioError", "PayloadTooLarge")
+    assert r.json()["error"]["type"] in ("ReferenceAudioError", "ClipTooLong")
 
 
 def test_other_bad_requests(client) -> None:

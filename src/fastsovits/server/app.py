@@ -1,8 +1,9 @@
 """``create_app(registry, config)``: the FastAPI app over the resident models; ``serve`` runs it.
 
 The event loop only parses, admits and streams: model work runs on the engine thread of each
-model and in worker threads. At start the default model is loaded and the declared voices are
-encoded (``/readyz`` answers 503 until then); at shutdown uvicorn lets in-flight requests finish
+model and in worker threads. At start the default model is loaded and the voices file's voices are
+encoded (``/readyz`` answers 503 until then); uploaded voices live in the voice store under
+``data_dir`` and are read from it when first named; at shutdown uvicorn lets in-flight requests finish
 (up to ``shutdown_timeout_s``) before the engines close.
 """
 
@@ -17,6 +18,7 @@ import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,8 +28,9 @@ from fastsovits.server.config import ModelSpec, ServerConfig
 from fastsovits.server.errors import PayloadTooLarge, Unauthorized, error_response
 from fastsovits.server.metrics import ServerMetrics
 from fastsovits.server.models import ModelRegistry
-from fastsovits.server.speech import SpeechService
+from fastsovits.server.voice_refs import StoredVoiceService
 from fastsovits.server.voices import Voice, VoiceRegistry, load_voices_file
+from fastsovits.voices.store import VoiceStore
 
 log = logging.getLogger("fastsovits.server")
 OPEN_PATHS = ("/healthz", "/readyz")
@@ -39,7 +42,7 @@ class ServerState:
     models: ModelRegistry
     voices: VoiceRegistry
     metrics: ServerMetrics
-    service: SpeechService
+    service: StoredVoiceService
     ready: bool = False
     restart_requested: bool = False  # /control?command=restart: re-exec after the graceful shutdown
     _default_voice: Voice | None = field(default=None, repr=False)  # set by /set_refer_audio
@@ -93,14 +96,14 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
     metrics = ServerMetrics()
     metrics.models = registry
     registry.on_load = metrics.attach
-    voices = voices if voices is not None else VoiceRegistry()
-    state = ServerState(config, registry, voices, metrics, SpeechService(registry, metrics, config))
+    voices = voices if voices is not None else VoiceRegistry(VoiceStore.open(config.data_dir))
+    state = ServerState(config, registry, voices, metrics, StoredVoiceService(registry, metrics, config, voices.store))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         async with registry.lease():
             pass
-        for voice in voices.list():
+        for voice in voices.memory_voices():  # stored voices: their features are read when first named
             await state.service.reference(voice)
         state.ready = True
         log.info("fastsovits server ready on %s:%d", config.host, config.port)
@@ -140,7 +143,8 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
     async def readyz():
         if not state.ready:
             return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
-        return {"status": "ready", "models": list(registry.resident), "voices": len(voices.list())}
+        stored = await to_thread.run_sync(len, voices.store) if voices.store is not None else 0
+        return {"status": "ready", "models": list(registry.resident), "voices": len(voices.memory_voices()) + stored}
 
     @app.get("/metrics")
     async def metrics_route():
@@ -160,14 +164,16 @@ def serve(config: ServerConfig, model: ModelSpec) -> None:
     import uvicorn
 
     prometheus_client.disable_created_metrics()  # this process is the server's own: no *_created series
-    voices = VoiceRegistry()
+    store = VoiceStore.open(config.data_dir)
+    voices = VoiceRegistry(store)
     registry = ModelRegistry(model, config)
     if config.voices_file is not None:
         for spec in load_voices_file(config.voices_file, voices, model, config.max_audio_seconds):
             registry.declare(spec)
     app = create_app(registry, config, voices)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("starting with %s", json.dumps({"host": config.host, "port": config.port, "model": model.name}))
+    log.info("starting with %s", json.dumps({"host": config.host, "port": config.port, "model": model.name,
+                                             "voice_store": str(store.path)}))
     # uvicorn re-raises the stop signal once its graceful shutdown is done; a no-op handler underneath
     # turns that into a clean exit (status 0) instead of death by SIGTERM.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -176,7 +182,7 @@ def serve(config: ServerConfig, model: ModelSpec) -> None:
                 log_level="warning", access_log=False)
     if app.state.fastsovits.restart_requested:
         # As the official api_v2 restart: the same command line again, in this process (same pid, so a
-        # supervisor keeps tracking it). In-flight requests have finished; API-added voices are not kept.
+        # supervisor keeps tracking it). In-flight requests have finished; uploaded voices are in the store.
         log.info("restarting")
         argv = [sys.executable, "-m", "fastsovits", *sys.argv[1:]]
         os.execv(sys.executable, argv)

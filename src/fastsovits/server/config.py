@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastsovits.limits import MAX_NEW_TOKENS
+from fastsovits.voices.validate import VoiceLimits
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ServerConfig:
     ref_root: Path | None = None  # the only folder whose files a client may name (api_v2 paths)
     weights_root: Path | None = None  # the only folder /set_gpt_weights and /set_sovits_weights may load from
     voices_file: Path | None = None
+    data_dir: Path | None = None  # the voice store's folder (None: $FASTSOVITS_DATA_DIR or the user data folder)
+    voice_limits: VoiceLimits = field(default_factory=VoiceLimits)  # a new voice's text, clips and durations
     allow_control: bool = False  # /control?command=exit shuts the server down
     max_models: int = 2  # resident models (LRU)
     max_model_bytes: int | None = None  # memory bound over resident models (weights + KV cache)

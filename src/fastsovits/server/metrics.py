@@ -94,6 +94,9 @@ class ServerMetrics:
         self.rejected = Counter("fastsovits_requests_rejected", "requests refused by admission control (503)",
                                 registry=r)
         self.audio_seconds = Counter("fastsovits_audio_seconds", "seconds of audio sent", registry=r)
+        self.voice_features = Counter("fastsovits_voice_features",
+                                      "references of stored voices, by source: read from the store or computed",
+                                      ["source"], registry=r)
         self.in_flight = Gauge("fastsovits_requests_in_flight", "requests admitted and not finished", registry=r)
         self._steps: deque[tuple[int, int]] = deque()  # (second, tokens) buckets of the rate window
         self._lock = threading.Lock()

@@ -83,7 +83,7 @@ class SpeechRequest(_Sampling):
 
 
 class VoiceCreate(BaseModel):
-    """JSON form of ``POST /v1/voices`` (the multipart form has the same fields, ``audio`` as a file)."""
+    """JSON form of ``POST /v1/audio/voices`` (the multipart form has the same fields, ``audio`` as a file)."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -93,6 +93,8 @@ class VoiceCreate(BaseModel):
     aux: list[str] = []  # base64 clips averaged into the style
     model: str | None = None
     replace: bool = False
+    type: Literal["audio_sample"] = "audio_sample"  # OpenAI's field: voices are made from an audio sample
+    consent: str | None = None  # OpenAI's consent recording id: accepted, not used
 
 
 def api_v2_streaming(value) -> int:

@@ -1,6 +1,8 @@
 """Registered voices: a reference clip (bytes), its text and language, optionally bound to a model.
 
-Voices come from uploads (``POST /v1/voices``) or from a ``voices.yaml`` the operator writes::
+Voices come from uploads (``POST /v1/audio/voices``, ``POST /v1/voices``), kept in the voice store
+(``fastsovits.voices``, SQLite under ``--data-dir``) so they survive a restart, or from a
+``voices.yaml`` the operator writes (kept in memory, read again at each start)::
 
     models:                      # fine-tuned models, loaded on first use (LRU)
       alice-ft: {gpt: ft/alice-e15.ckpt, sovits: ft/alice_e8_s200.pth}
@@ -10,28 +12,28 @@ Voices come from uploads (``POST /v1/voices``) or from a ``voices.yaml`` the ope
     default_voice: narrator
 
 Paths in the file are relative to the file (the operator's own files; clients never name paths).
+A name in the file hides a stored voice of the same name.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastsovits.audio.io import decode_audio
-from fastsovits.errors import InvalidInput, InvalidParameter, ReferenceAudioError
+from fastsovits.errors import InvalidInput
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.errors import NotFound, PayloadTooLarge
+from fastsovits.voices.store import VoiceExists, VoiceNotFound, VoiceStore, VoiceSummary
+from fastsovits.voices.validate import NAME, check_name, probe_clip
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-MIN_RATE, MAX_RATE = 16000, 48000  # below 16 kHz the SSL model gets less than it needs; above: not a speech clip
+__all__ = ["NAME", "Conflict", "Voice", "VoiceRegistry", "check_clip", "check_name", "load_voices_file"]
 MAX_VOICES = 10_000
-
-
-class Conflict(InvalidInput):
-    status = 409
+LOADED_VOICES = 256  # stored voices kept in memory (their clips), least recently used dropped first
+Conflict = VoiceExists
 
 
 @dataclass(frozen=True)
@@ -44,41 +46,44 @@ class Voice:
     model: str | None = None  # bound fine-tuned model; None: the server's default model
     source: str = "api"
     created: float = field(default_factory=time.time)
+    store_id: int | None = None  # the voice store's row (its features are stored per model under it)
 
     def info(self) -> dict:
         return {"id": self.name, "name": self.name, "object": "voice", "text": self.text, "language": self.language,
                 "model": self.model, "aux": len(self.aux), "source": self.source, "created_at": int(self.created)}
 
 
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise InvalidParameter(f"voice name {name!r} must be 1-64 characters of letters, digits, '_', '-', '.'")
-    return name
+def summary_info(s: VoiceSummary) -> dict:
+    return {"id": s.name, "name": s.name, "object": "voice", "text": s.text, "language": s.language,
+            "model": s.model, "aux": s.aux, "source": "store", "created_at": int(s.created)}
 
 
 def check_clip(data: bytes, max_seconds: float) -> float:
-    """Decode an uploaded clip far enough to refuse what cannot be a reference; returns its duration."""
-    if not data:
-        raise ReferenceAudioError("the reference audio is empty")
+    """Refuse what cannot be a reference, from its header before decoding it; returns its duration."""
+    info = probe_clip(data, "the reference audio")  # mono, 16-48 kHz, a stated length: nothing decoded yet
+    if info.seconds > max_seconds:
+        raise PayloadTooLarge(f"the reference audio lasts {info.seconds:.1f} s; this server accepts at most "
+                              f"{max_seconds} s")
     samples, rate = decode_audio(data)
-    if samples.shape[1] != 1:
-        raise ReferenceAudioError(f"the reference audio has {samples.shape[1]} channels; send a mono clip")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise ReferenceAudioError(f"the reference audio's sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
     seconds = samples.shape[0] / rate
-    if seconds > max_seconds:
+    if seconds > max_seconds:  # a header that understated the length
         raise PayloadTooLarge(f"the reference audio lasts {seconds:.1f} s; this server accepts at most {max_seconds} s")
     return seconds
 
 
 class VoiceRegistry:
-    def __init__(self, max_voices: int = MAX_VOICES) -> None:
+    """The voices a request may name: the voices file's (in memory) over the store's (on disk)."""
+
+    def __init__(self, store: VoiceStore | None = None, max_voices: int = MAX_VOICES) -> None:
         self._voices: dict[str, Voice] = {}
         self._lock = threading.Lock()
+        self._loaded: OrderedDict[int, Voice] = OrderedDict()  # store id -> voice (stored rows never change)
+        self.store = store
         self.max_voices = max_voices
         self.default: str | None = None
 
     def add(self, voice: Voice, replace: bool = False) -> Voice:
+        """Register an in-memory voice (the voices file's; every voice when there is no store)."""
         check_name(voice.name)
         with self._lock:
             if voice.name in self._voices and not replace:
@@ -88,26 +93,72 @@ class VoiceRegistry:
             self._voices[voice.name] = voice
         return voice
 
-    def get(self, name: str) -> Voice:
-        with self._lock:
-            if name not in self._voices:
-                raise NotFound(f"voice {name!r} does not exist (GET /v1/voices lists them)")
-            return self._voices[name]
-
-    def __contains__(self, name: object) -> bool:
+    def in_memory(self, name: str) -> bool:
         return name in self._voices
 
-    def remove(self, name: str) -> Voice:
+    def get(self, name: str) -> Voice:
         with self._lock:
-            if name not in self._voices:
-                raise NotFound(f"voice {name!r} does not exist")
-            if self.default == name:
-                self.default = None
-            return self._voices.pop(name)
+            if name in self._voices:
+                return self._voices[name]
+        store = self.store
+        voice_id = store.id_of(name) if store is not None else None
+        if store is None or voice_id is None:
+            raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)")
+        with self._lock:
+            if voice_id in self._loaded:
+                self._loaded.move_to_end(voice_id)
+                return self._loaded[voice_id]
+        try:
+            s = store.get(name)
+        except VoiceNotFound:  # deleted since id_of
+            raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)") from None
+        voice = Voice(s.name, s.audio, s.text, s.language, s.aux, s.model, "store", s.created, s.id)
+        with self._lock:
+            self._loaded[s.id] = voice
+            while len(self._loaded) > LOADED_VOICES:
+                self._loaded.popitem(last=False)
+        return voice
 
-    def list(self) -> list[Voice]:
+    def __contains__(self, name: object) -> bool:
+        return name in self._voices or (self.store is not None and name in self.store)
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            if name in self._voices:
+                if self.default == name:
+                    self.default = None
+                del self._voices[name]
+                return
+        if self.store is None:
+            raise NotFound(f"voice {name!r} does not exist")
+        try:
+            self.store.remove(name)
+        except VoiceNotFound:
+            raise NotFound(f"voice {name!r} does not exist") from None
+        if self.default == name:
+            self.default = None
+
+    def memory_voices(self) -> list[Voice]:
         with self._lock:
             return sorted(self._voices.values(), key=lambda v: v.name)
+
+    def infos(self) -> list[dict]:
+        """Every voice a request may name, by name (a file voice hides a stored one of its name)."""
+        out = {v.name: v.info() for v in self.memory_voices()}
+        for s in self.store.list() if self.store is not None else ():
+            out.setdefault(s.name, summary_info(s))
+        return [out[name] for name in sorted(out)]
+
+    def info(self, name: str) -> dict:
+        with self._lock:
+            if name in self._voices:
+                return self._voices[name].info()
+        try:
+            if self.store is not None:
+                return summary_info(self.store.summary(name))
+        except VoiceNotFound:
+            pass
+        raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)")
 
 
 def load_voices_file(path: str | Path, voices: VoiceRegistry, base_model: ModelSpec,

@@ -1,7 +1,8 @@
 """Find the official pretrained files in an official ``GPT_SoVITS/pretrained_models/`` folder.
 
-File names per version are those of the official release (spec §1). v3/v4 are listed so that
-``discover`` can name their files, but this release loads v1/v2/v2Pro/v2ProPlus only.
+File names per version are those of the official release (the hub repository ``lj1995/GPT-SoVITS``
+has the same layout). v3/v4 are listed so that ``discover`` can name their files, but this release
+loads v1/v2/v2Pro/v2ProPlus only (``LOADABLE_VERSIONS``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ from fastsovits.errors import InvalidParameter, MissingResource
 HUBERT = "chinese-hubert-base"
 BERT = "chinese-roberta-wwm-ext-large"
 SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+# The files of the two Hugging Face folders (what the official release ships in them).
+HUBERT_FILES = ("config.json", "preprocessor_config.json", "pytorch_model.bin")
+BERT_FILES = ("config.json", "tokenizer.json", "pytorch_model.bin")
+LOADABLE_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
 
 # version -> (GPT file, SoVITS file, needs the speaker-verification model)
 OFFICIAL_FILES: dict[str, tuple[str, str, bool]] = {
     "v1": ("s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt", "s2G488k.pth", False),
-    "v2": ("gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
-           "gsv-v2final-pretrained/s2G2333k.pth", False),
+    "v2": (
+        "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
+        "gsv-v2final-pretrained/s2G2333k.pth",
+        False,
+    ),
     "v2Pro": ("s1v3.ckpt", "v2Pro/s2Gv2Pro.pth", True),
     "v2ProPlus": ("s1v3.ckpt", "v2Pro/s2Gv2ProPlus.pth", True),
     "v3": ("s1v3.ckpt", "s2Gv3.pth", False),

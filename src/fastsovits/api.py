@@ -193,8 +193,8 @@ class TTS:
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
             elif dtype == "auto" and native:
-                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) runs about 1.7x faster than the fp32 "
-                         "default, within about 0.001 of its waveforms (docs/engine.md, 'Precision')")
+                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) runs faster than the fp32 default, "
+                         "with waveforms close to fp32's (docs/engine.md, 'Precision', has the measured figures)")
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)

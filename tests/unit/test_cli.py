@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -158,3 +159,18 @@ def test_outputs_are_checked_before_any_model_loads(tmp_path, capsys, monkeypatc
     assert "--out" in capsys.readouterr().err
     assert main(["synthesize", "hi", "--lang", "en", "--ref", str(tmp_path / "missing.wav"), *model]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+FIGURE = re.compile(r"\d(\.\d+)?\s*[x×]\s*(faster|slower)|(about|~)\s*\d+(\.\d+)?\s*[x×]", re.IGNORECASE)
+
+
+def test_help_texts_and_logs_state_no_measured_figures() -> None:
+    """Measured figures live in docs/ and benchmarks/ (with their command), not in help texts or log strings."""
+    from pathlib import Path
+
+    for parser in _all_parsers():
+        assert not FIGURE.search(parser.format_help()), parser.prog
+    src = Path(__file__).resolve().parents[2] / "src/fastsovits"
+    for name in ("api.py", "cli.py", "cli_common.py", "cli_synthesis.py", "cli_serve.py", "demo.py"):
+        text = (src / name).read_text("utf-8")
+        assert not FIGURE.search(text), (name, FIGURE.search(text))

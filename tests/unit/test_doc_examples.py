@@ -148,3 +148,17 @@ def test_http_voice_upload_body(workspace, capsys) -> None:
 def test_every_doc_has_examples() -> None:
     assert len(examples("README.md")) >= 4 and examples("docs/python_api.md") and examples("docs/http_api.md")
     assert examples("docs/cli.md")
+
+
+LAB_NOTES = re.compile(
+    r"period of (this|the) VM|this VM|short of the \d|target\b.*\bnot (met|reached)|was lent|no GPU (was )?lent|"
+    r"earlier session|in an earlier .*period|previous version of this table",
+    re.IGNORECASE,
+)
+
+
+def test_docs_read_as_documentation() -> None:
+    """Docs state what the software does and measured figures with their command; history stays in git."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            assert not LAB_NOTES.search(line), f"{path.name}:{n}: {line.strip()}"

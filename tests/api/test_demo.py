@@ -45,3 +45,25 @@ def test_pretrained_demo_writes_a_sample(tmp_path, monkeypatch) -> None:
     assert demo.run_pretrained_demo(folder, "v2", out_dir=str(tmp_path / "out")) == 0
     audio, sr = sf.read(tmp_path / "out/sample.wav")
     assert sr == 32000 and len(audio) > sr // 2
+
+
+def test_demo_texts_avoid_the_documented_quirks() -> None:
+    """The demo shows the frontend at its best: none of the official quirks kept for parity
+    (docs/text_frontend.md lists them) appears in its sentences."""
+    import re
+    from pathlib import Path
+
+    from fastsovits.text import phonemize
+
+    doc = (Path(__file__).resolve().parents[2] / "docs/text_frontend.md").read_text("utf-8")
+    section = doc.split("## Official quirks kept for parity", 1)[1].split("\n## ", 1)[0]
+    quirks = [m.group(1).rstrip("…") for m in re.finditer(r"^\| `([^`]+)`", section, re.MULTILINE)]
+    assert len(quirks) >= 4, quirks
+    for _, _, text in demo.DEMO_TEXTS:
+        for quirk in quirks:
+            assert quirk not in text, (quirk, text)
+    for lang, version, text in demo.DEMO_TEXTS:
+        p = phonemize(text, lang, version)
+        assert " a.m. a.m." not in p.norm_text
+        if lang == "auto":  # every run detected as the language it is written in
+            assert [s.lang for s in p.segments] == ["zh", "en"], p.segments

@@ -60,8 +60,21 @@ def test_empty_is_typed(text: str, lang: str) -> None:
         phonemize(text, lang)
 
 
-def test_empty_english_reads_as_a_pause_like_official() -> None:
-    assert phonemize("", "en").phones == [",", "."]
+@pytest.mark.parametrize(
+    "text,lang",
+    [("", "en"), (" ", "en"), ("!!!", "en"), ("...", "en"), ("。", "zh"), ("……", "zh"), ("！？", "zh"),
+     ("、、、", "ja"), ("...", "ko"), ("这是中文。", "en"), ("안녕하세요", "v1:zh")],
+)  # fmt: skip
+def test_nothing_to_read_is_empty_text(text: str, lang: str) -> None:
+    """Blank text, and text that normalises to only pauses, raise EmptyText (the official frontend
+    returns a bare pause such as ', .' for some of them)."""
+    version, lang = lang.split(":") if ":" in lang else ("v2", lang)
+    with pytest.raises(EmptyText, match="nothing to read|empty"):
+        phonemize(text, lang if version == "v2" else "auto", version)
+
+
+def test_short_text_with_speech_still_reads() -> None:
+    assert phonemize("Hi!", "en").phones[-1] == "!" and phonemize("好。", "zh").phones
 
 
 @pytest.mark.parametrize("lang,version", [("fr", "v2"), ("ko", "v1"), ("yue", "v1"), ("", "v2"), ("zh", "v7")])

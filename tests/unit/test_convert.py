@@ -11,7 +11,7 @@ import torch
 from fastsovits.checkpoints.convert import convert, load_converted
 from fastsovits.checkpoints.gpt import load_gpt
 from fastsovits.checkpoints.sovits import load_sovits
-from fastsovits.errors import CheckpointError, MissingResource
+from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
 from tests.reference import reference_dir
 
 TINY = reference_dir() / "tiny"
@@ -87,3 +87,120 @@ def test_fp16_by_default(converted) -> None:
     with safe_open(str(converted / "gpt.safetensors"), "pt") as f:
         dtypes = {f.get_tensor(k).dtype for k in f.keys()}
     assert dtypes == {torch.float16}, dtypes
+
+
+def _tampered(tmp_path, converted, edit) -> object:
+    """A copy of the converted folder whose config.json went through ``edit(config)``."""
+    import shutil
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(converted, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    edit(cfg)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+def _set(path: str, value):
+    def edit(cfg: dict) -> None:
+        *keys, last = path.split(".")
+        node = cfg
+        for k in keys:
+            node = node[k]
+        node[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        ("gpt.config.n_layers", 1_000_000),
+        ("gpt.config.n_layers", "24"),
+        ("gpt.config.hidden_dim", None),
+        ("gpt.config.heads", True),
+        ("gpt.config.dropout", 5),
+        ("gpt.config", [1, 2]),
+        ("gpt", "oops"),
+        ("gpt.max_sec", -1),
+        ("sovits.config.upsample_rates", [10, 0, 2, 2, 2]),
+        ("sovits.config.upsample_rates", 10),
+        ("sovits.config.resblock_dilation_sizes", [[1, 3, 5], 7]),
+        ("sovits.config.sampling_rate", 0),
+        ("sovits.config.version", ["v2"]),
+        ("sovits.config.version", "v9"),
+        ("sovits.config.extra", []),
+        ("sovits.config", None),
+        ("paths", {"hubert_dir": 3}),
+        ("paths", {"evil": "/etc"}),
+    ],
+)
+def test_tampered_config_is_a_checkpoint_error(tmp_path, converted, path, value) -> None:
+    """Before: TypeError/AttributeError, or a million layers built. Now CheckpointError naming the field."""
+    folder = _tampered(tmp_path, converted, _set(path, value))
+    with pytest.raises(CheckpointError) as err:
+        load_converted(folder)
+    assert "config.json" in str(err.value)
+
+
+def test_tampered_config_is_refused_before_building(tmp_path, converted, monkeypatch) -> None:
+    import fastsovits.models.t2s as t2s_module
+
+    def never(*a, **k):
+        raise AssertionError("a model was built from a config out of range")
+
+    monkeypatch.setattr(t2s_module, "Text2Semantic", never)
+    folder = _tampered(tmp_path, converted, _set("gpt.config.n_layers", 1_000_000))
+    with pytest.raises(CheckpointError, match="n_layers"):
+        load_converted(folder)
+
+
+def test_failed_convert_leaves_nothing(tmp_path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(CheckpointError):  # the SoVITS file is not a GPT checkpoint: fails after the GPT is written
+        convert(out_dir=out, gpt=TINY / "tiny_s1_v2.ckpt", sovits=TINY / "tiny_s1_v2.ckpt")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left behind either
+
+
+def test_convert_replaces_a_converted_folder_and_refuses_others(tmp_path, converted) -> None:
+    out = tmp_path / "m"
+    convert(out_dir=out, gpt=TINY / "tiny_s1_v2.ckpt")
+    convert(out_dir=out, sovits=TINY / "tiny_s2_v2.pth")  # replaces the earlier conversion
+    assert not (out / "gpt.safetensors").exists() and (out / "sovits.safetensors").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidParameter):
+        convert(out_dir=other, gpt=TINY / "tiny_s1_v2.ckpt")
+    assert (other / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "other"]
+
+
+def test_paths_are_absolute_and_work_from_another_directory(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    work = tmp_path / "work"
+    (work / "assets").mkdir(parents=True)
+    shutil.copytree(TINY / "tiny_hubert", work / "assets/hubert")
+    monkeypatch.chdir(work)
+    convert(
+        out_dir="models/m", gpt=TINY / "tiny_s1_v2.ckpt", sovits=TINY / "tiny_s2_v2.pth", hubert_dir="assets/hubert"
+    )  # relative to the cwd at convert time
+    cfg = json.loads((work / "models/m/config.json").read_text())
+    assert cfg["paths"]["hubert_dir"] == str(work / "assets/hubert")
+    monkeypatch.chdir(tmp_path)  # somewhere else
+    loaded = load_converted(work / "models/m")
+    assert loaded.config["paths"]["hubert_dir"] == str(work / "assets/hubert")
+
+
+def test_relative_paths_written_by_hand_are_relative_to_the_folder(tmp_path, converted, monkeypatch) -> None:
+    folder = _tampered(tmp_path, converted, _set("paths", {"hubert_dir": "hubert"}))
+    monkeypatch.chdir(tmp_path)
+    assert load_converted(folder).config["paths"]["hubert_dir"] == str(folder.resolve() / "hubert")
+
+
+def test_missing_inputs_say_not_found(tmp_path) -> None:
+    with pytest.raises(MissingResource, match="not found"):
+        convert(out_dir=tmp_path / "m", gpt=TINY / "tiny_s1_v2.ckpt", hubert_dir=tmp_path / "no-such-folder")
+    assert not (tmp_path / "m").exists()

@@ -4,7 +4,9 @@
 unpickler) and writes ``out_dir/gpt.safetensors``, ``out_dir/sovits.safetensors`` and
 ``out_dir/config.json`` (our architecture dataclasses, versions, the sha256 of each source file,
 the format version). HuBERT/BERT/SV folders are not copied: they are already safe formats
-(safetensors/HF folders) and are recorded by path only when given.
+(safetensors/HF folders) and are recorded by absolute path when given; a relative path written
+into ``config.json`` by hand is read relative to the folder itself, never to the working directory.
+The folder is written to a temporary folder and renamed, so a failed conversion leaves nothing.
 
 ``load_converted(dir)`` builds the modules on the ``meta`` device and assigns memory-mapped
 safetensors tensors, so peak memory is about one copy of the weights and no pickle is involved.
@@ -13,22 +15,26 @@ safetensors tensors, so peak memory is about one copy of the weights and no pick
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from fastsovits.errors import CheckpointError, MissingResource
+from fastsovits.checkpoints.converted_config import check_config
+from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
 from fastsovits.hashing import sha256_file
+
+log = logging.getLogger(__name__)
 
 FORMAT = "fastsovits-converted"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 GPT_FILE = "gpt.safetensors"
 SOVITS_FILE = "sovits.safetensors"
-
-
 
 
 def _save(state: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None) -> None:
@@ -58,32 +64,84 @@ def convert(
     sv: str | Path | None = None,
     dtype: torch.dtype | None = torch.float16,
 ) -> Path:
-    """Convert official GPT/SoVITS files into ``out_dir`` (fp16 where exact, as the official files)."""
+    """Convert official GPT/SoVITS files into ``out_dir`` (fp16 where exact, as the official files).
+
+    The folder is written complete or not at all: everything goes into a temporary folder beside
+    ``out_dir`` that is renamed at the end. ``out_dir`` must be missing, empty or an earlier converted
+    folder (which is replaced). HuBERT/BERT/SV locations are recorded as absolute paths.
+    """
     if gpt is None and sovits is None:
         raise MissingResource("convert: give at least one of gpt= or sovits=")
+    for name, value in (("gpt", gpt), ("sovits", sovits), ("hubert_dir", hubert_dir), ("bert_dir", bert_dir),
+                        ("sv", sv)):  # fmt: skip
+        if value is not None and not Path(value).exists():
+            raise MissingResource(f"{name}={value}: not found")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    replacing = _check_target(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        _write(tmp, gpt, sovits, sovits_version, dtype,
+               {"hubert_dir": hubert_dir, "bert_dir": bert_dir, "sv": sv})  # fmt: skip
+        if replacing:
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.rename(old / "previous")
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out.is_dir():
+                out.rmdir()  # empty (checked above)
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _check_target(out: Path) -> bool:
+    """Whether ``out`` is an earlier converted folder to replace; refuses anything else that is not empty."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise InvalidParameter(f"out_dir={out} is a file, not a folder")
+    if not any(out.iterdir()):
+        return False
+    try:
+        existing = json.loads((out / CONFIG_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        existing = None
+    if isinstance(existing, dict) and existing.get("format") == FORMAT:
+        return True
+    raise InvalidParameter(f"out_dir={out} is not empty and not a converted folder; choose a new or empty folder")
+
+
+def _write(
+    out: Path,
+    gpt: str | Path | None,
+    sovits: str | Path | None,
+    sovits_version: str | None,
+    dtype: torch.dtype | None,
+    paths: dict[str, str | Path | None],
+) -> None:
     from fastsovits import __version__
 
-    config["fastsovits_version"] = __version__
+    config: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastsovits_version": __version__}
     if gpt is not None:
         from fastsovits.checkpoints.gpt import load_gpt
 
         model, cfg, info = load_gpt(gpt)
         _save(model.state_dict(), out / GPT_FILE, dtype)
         config["gpt"] = {"config": cfg.to_dict(), "max_sec": info.max_sec, "info": info.info,
-                         "source": str(gpt), "source_sha256": sha256_file(Path(gpt))}
+                         "source": str(Path(gpt).resolve()), "source_sha256": sha256_file(Path(gpt))}  # fmt: skip
     if sovits is not None:
         from fastsovits.checkpoints.sovits import load_sovits
 
         model, cfg, info = load_sovits(sovits, sovits_version)
         _save(model.state_dict(), out / SOVITS_FILE, dtype)
-        config["sovits"] = {"config": _jsonable(cfg.to_dict()), "source": str(sovits),
-                            "source_sha256": sha256_file(Path(sovits))}
-    config["paths"] = {k: str(v) for k, v in (("hubert_dir", hubert_dir), ("bert_dir", bert_dir), ("sv", sv)) if v}
+        config["sovits"] = {"config": _jsonable(cfg.to_dict()), "source": str(Path(sovits).resolve()),
+                            "source_sha256": sha256_file(Path(sovits))}  # fmt: skip
+    config["paths"] = {k: str(Path(v).resolve()) for k, v in paths.items() if v}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False), "utf-8")
-    return out
 
 
 def _jsonable(obj: Any) -> Any:
@@ -127,6 +185,39 @@ def _assign(model: torch.nn.Module, state: dict[str, torch.Tensor], dtype: torch
         raise CheckpointError(f"{str(path)!r} does not match its config: {e}") from e
 
 
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The validated ``config.json`` of a converted folder (``paths`` made absolute).
+
+    Raises ``MissingResource`` when there is no ``config.json`` and ``CheckpointError`` for anything
+    malformed or out of range (``converted_config.check_config``).
+    """
+    d = Path(directory)
+    cfg_path = d / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise MissingResource(f"{d} has no {CONFIG_FILE}: not a converted fastsovits folder")
+    try:
+        config = json.loads(cfg_path.read_text("utf-8"))
+    except (ValueError, OSError) as e:
+        raise CheckpointError(f"{cfg_path}: invalid JSON: {e}") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{cfg_path}: not a {FORMAT} v{FORMAT_VERSION} folder")
+    check_config(config, str(cfg_path))
+    config["paths"] = resolve_paths(d, config.get("paths", {}))
+    return config
+
+
+def resolve_paths(directory: Path, paths: dict[str, str]) -> dict[str, str]:
+    """Recorded HuBERT/BERT/SV paths as absolute paths (relative ones are relative to the folder)."""
+    out = {}
+    for key, value in paths.items():
+        p = Path(value)
+        p = p if p.is_absolute() else directory.resolve() / p
+        if not p.exists():
+            log.warning("%s recorded in %s: %s not found", key, directory / CONFIG_FILE, p)
+        out[key] = str(p)
+    return out
+
+
 def load_converted(
     directory: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> ConvertedModels:
@@ -135,18 +226,11 @@ def load_converted(
     from fastsovits.models.t2s import T2SConfig, Text2Semantic
 
     d = Path(directory)
+    config = read_config(d)
     cfg_path = d / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise MissingResource(f"{d} has no {CONFIG_FILE}: not a converted fastsovits folder")
-    try:
-        config = json.loads(cfg_path.read_text("utf-8"))
-    except ValueError as e:
-        raise CheckpointError(f"{cfg_path}: invalid JSON: {e}") from e
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{cfg_path}: not a {FORMAT} v{FORMAT_VERSION} folder")
     t2s = t2s_cfg = synth = synth_cfg = None
     if "gpt" in config:
-        t2s_cfg = T2SConfig.from_dict(config["gpt"]["config"])
+        t2s_cfg = _build_config(T2SConfig.from_dict, config["gpt"]["config"], cfg_path, "gpt")
         with torch.device("meta"):
             t2s = Text2Semantic(t2s_cfg)
         _assign(t2s, _load_tensors(d / GPT_FILE, device), dtype, d / GPT_FILE)
@@ -155,9 +239,17 @@ def load_converted(
     if "sovits" in config:
         raw = config["sovits"]["config"]
         names = {f.name for f in fields(SovitsConfig)}
-        synth_cfg = SovitsConfig(**{k: (v if k == "extra" else _tuples(v)) for k, v in raw.items() if k in names})
+        kwargs = {k: (v if k == "extra" else _tuples(v)) for k, v in raw.items() if k in names}
+        synth_cfg = _build_config(lambda kw: SovitsConfig(**kw), kwargs, cfg_path, "sovits")
         with torch.device("meta"):
             synth = Synthesizer(synth_cfg, with_posterior=False)
         _assign(synth, _load_tensors(d / SOVITS_FILE, device), dtype, d / SOVITS_FILE)
         synth = synth.to(device).eval()
     return ConvertedModels(t2s, t2s_cfg, synth, synth_cfg, config)
+
+
+def _build_config(build: Any, raw: Any, cfg_path: Path, part: str) -> Any:
+    try:
+        return build(raw)
+    except (InvalidParameter, TypeError, ValueError) as e:
+        raise CheckpointError(f"{cfg_path}: invalid {part} config: {e}") from None

@@ -1,8 +1,10 @@
 """Find the official pretrained files in an official ``GPT_SoVITS/pretrained_models/`` folder.
 
-File names per version are those of the official release (spec §1). v3/v4 also need their
-vocoder: v3 the BigVGAN hub folder (``config.json`` + ``bigvgan_generator.pt``), v4
-``gsv-v4-pretrained/vocoder.pth``; their SoVITS file is also the base of v3/v4 LoRA fine-tunes.
+File names per version are those of the official release (the hub repository ``lj1995/GPT-SoVITS``
+has the same layout). v3/v4 also need their vocoder: v3 the BigVGAN hub folder (``config.json`` +
+``bigvgan_generator.pt``), v4 ``gsv-v4-pretrained/vocoder.pth``; their SoVITS file is also the base
+of v3/v4 LoRA fine-tunes. ``TTS`` serves v1/v2/v2Pro/v2ProPlus (``LOADABLE_VERSIONS``); the v3/v4
+models load through ``checkpoints/sovits_v3.py`` and ``checkpoints/vocoders.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from fastsovits.errors import InvalidParameter, MissingResource
 HUBERT = "chinese-hubert-base"
 BERT = "chinese-roberta-wwm-ext-large"
 SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+# The files of the two Hugging Face folders (what the official release ships in them).
+HUBERT_FILES = ("config.json", "preprocessor_config.json", "pytorch_model.bin")
+BERT_FILES = ("config.json", "tokenizer.json", "pytorch_model.bin")
+LOADABLE_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
 
 # version -> (GPT file, SoVITS file, needs the speaker-verification model)
 OFFICIAL_FILES: dict[str, tuple[str, str, bool]] = {

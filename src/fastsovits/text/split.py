@@ -7,7 +7,7 @@
   ``replace_consecutive_punctuation``). With ``collapse_punctuation=False`` it is what the
   official streaming / fragment mode splits.
 
-The methods (official semantics, spec 5.7):
+The methods (the official cut functions of GPT-SoVITS, same names and results):
   cut0  no split (only a text made of nothing but ``!?…,.-`` and spaces becomes ``"\\n"``);
   cut1  every four clauses;       cut2  clauses packed into pieces of more than 50 characters;
   cut3  at ``。``;                  cut4  at ``.`` that is not between two digits;

@@ -39,7 +39,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     config = ServerConfig(
         api_key=a.api_key or os.environ.get("FASTSOVITS_API_KEY") or None, cors_origins=tuple(a.cors or ()),
         ref_root=Path(a.ref_root) if a.ref_root else None, weights_root=Path(a.weights_root) if a.weights_root else None,
-        voices_file=Path(a.voices) if a.voices else None, cuda_graphs=CUDA_GRAPHS[a.cuda_graphs], **given,
+        voices_file=Path(a.voices) if a.voices else None, cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
+        data_dir=Path(a.data_dir) if a.data_dir else None, **given,
     )  # fmt: skip
     serve(config, spec)
     return 0
@@ -62,6 +63,8 @@ def add_serve(sub: Sub) -> None:
         p.add_argument(flag, default=s, help=f"{help} (default: {_server_default(field)})", **kw)
 
     p.add_argument("--voices", help="voices.yaml: voices (and fine-tuned models) to register at start")
+    p.add_argument("--data-dir", help="folder of the voice store that keeps uploaded voices across restarts "
+                   "(default: $FASTSOVITS_DATA_DIR, else $XDG_DATA_HOME/fastsovits or ~/.local/share/fastsovits)")
     opt("--host", "host", "address to listen on")
     opt("--port", "port", "port to listen on", type=int)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or set FASTSOVITS_API_KEY)")

@@ -3,7 +3,7 @@
 The official inference feeds the *raw* 16 kHz waveform to ``HubertModel`` (the feature
 extractor's normalisation is not applied), after appending ``int(32000 * 0.3) = 9600`` zero
 samples: 0.6 s at 16 kHz, because the official code uses the SoVITS sample rate for a 16 kHz
-signal (spec §2.3, quirk §14.1). We keep that padding: the prompt tokens depend on it.
+signal. We keep that padding: the prompt tokens depend on it.
 
 Batching: HuBERT-base normalises its first conv layer over time (GroupNorm), so zero padding of a
 shorter row leaks into the statistics of its real samples. References are therefore encoded one
@@ -48,7 +48,8 @@ class SSLExtractor:
 
         path = Path(hubert_dir)
         if not (path / "config.json").is_file():
-            raise MissingResource(f"HuBERT folder {path} has no config.json (expected chinese-hubert-base)")
+            what = "not found" if not path.is_dir() else "has no config.json"
+            raise MissingResource(f"HuBERT folder {path.name} {what} (expected a chinese-hubert-base folder)")
         self.device = torch.device(device)
         self.dtype = dtype
         model = HubertModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)

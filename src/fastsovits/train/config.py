@@ -58,7 +58,7 @@ class GPTTrainConfig(CommonTrainConfig):
 
     LR schedule (our choice, ``lr_schedule="cosine"``): linear warmup over ``warmup_steps`` to
     ``lr`` then cosine decay to ``lr * min_lr_ratio`` at the last step. The official trainer's
-    schedule is hard-wired to a constant 0.002 (spec 14.7), which keeps the full step size
+    schedule is hard-wired to a constant 0.002, which keeps the full step size
     until the end of a short fine-tune; decaying lets the last epochs settle.
     ``lr_schedule="constant"`` reproduces the official behaviour.
     """

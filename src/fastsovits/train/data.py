@@ -1,10 +1,10 @@
 """Training datasets over the official ``logs/<exp>/`` layout, their collates, a length-bucketed sampler.
 
 * :class:`T2SDataset` (GPT): ``2-name2text.txt`` + ``6-name2semantic.tsv`` (+ ``3-bert/<name>.pt``
-  for zh; zeros otherwise). Official filters (spec 9.2): codes <= max_sec * 25, phones <=
+  for zh; zeros otherwise). Official filters: codes <= max_sec * 25, phones <=
   max_sec * 25 / 2.5, 3 <= phones per second <= 25.
 * :class:`SovitsDataset`: ``2-name2text.txt`` + ``4-cnhubert/<name>.pt`` + ``5-wav32k/<name>``
-  (+ ``7-sv_cn/<name>.pt`` for v2Pro/ProPlus). Official filter (spec 9.3): 0.6 s < duration < 54 s.
+  (+ ``7-sv_cn/<name>.pt`` for v2Pro/ProPlus). Official filter: 0.6 s < duration < 54 s.
 
 Items that cannot be used are skipped and recorded in ``dataset.skipped`` (name -> reason).
 Collates pad on the right and return lengths; the GPT loss moves text to left padding itself

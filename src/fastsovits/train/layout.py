@@ -1,4 +1,4 @@
-"""Readers and writers of the official ``logs/<exp>/`` training layout (spec 9.1), exact formats.
+"""Readers and writers of the official ``logs/<exp>/`` training layout, exact formats.
 
 =========================  ===================================================================
 ``2-name2text.txt``        one line per item: ``name<TAB>phones<TAB>word2ph<TAB>norm_text``;

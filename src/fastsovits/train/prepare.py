@@ -1,4 +1,4 @@
-"""``fastsovits prepare``: a ``.list`` + audio -> the official ``logs/<exp>/`` layout (spec 9.1).
+"""``fastsovits prepare``: a ``.list`` + audio -> the official ``logs/<exp>/`` layout.
 
 Stages, in order: text (2-name2text.txt, 3-bert for zh) -> audio (5-wav32k, 4-cnhubert) ->
 SV (7-sv_cn, v2Pro/ProPlus) -> semantic (6-name2semantic.tsv). Every item is processed by each

@@ -2,11 +2,13 @@
 
 Warm start from an official ``.ckpt`` (:func:`fastsovits.checkpoints.gpt.load_gpt`); the loss is
 the teacher-forced cross entropy of :meth:`Text2Semantic.training_loss`, which left-pads the text
-with a mask that matches (spec 14.2 describes the official mismatch we do not copy). By default
+with a mask that matches (the official trainer left-pads the text but builds its mask as if it
+were right-padded; we do not copy that). By default
 padded positions are left out of the loss and it is averaged per target token
 (``loss_on_padding`` / ``loss_reduction="sum"`` restore the official sum over every position).
 Optimiser: AdamW; LR: warmup + cosine decay to ``min_lr_ratio`` (or the official constant), see
-:class:`~fastsovits.train.config.GPTTrainConfig`. Optional reference-free DPO (spec 6.5).
+:class:`~fastsovits.train.config.GPTTrainConfig`. Optional reference-free DPO (the official
+trainer's preference loss against corrupted texts).
 """
 
 from __future__ import annotations

@@ -56,8 +56,12 @@ class SentenceTimestamps:
     words: tuple[WordTimestamp, ...] = ()  # empty unless word timestamps were asked for
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
-                "words": [w.to_dict() for w in self.words]}
+        return {
+            "index": self.index,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "words": [w.to_dict() for w in self.words],
+        }
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -120,7 +124,9 @@ def word_spans(phone_spans: np.ndarray, units: Sequence[WordUnit]) -> list[Span]
         if unit.phones:
             start, end = float(phone_spans[pos, 0]), float(phone_spans[pos + unit.phones - 1, 1])
         else:
-            start = end = float(phone_spans[pos - 1, 1]) if pos else float(phone_spans[0, 0]) if len(phone_spans) else 0.0
+            start = end = (
+                float(phone_spans[pos - 1, 1]) if pos else float(phone_spans[0, 0]) if len(phone_spans) else 0.0
+            )
         pos += unit.phones
         text = unit.text.strip()
         if unit.is_word:
@@ -169,10 +175,13 @@ class SentenceAligner:
         return word_spans(monotonic_alignment(att), units)
 
 
-def request_timestamps(sentences: Sequence[SentenceResult], gap: float, texts: Sequence[str] = (),
-                       tokens: Mapping[int, Sequence[int]] | None = None,
-                       aligner: Callable[[str, Sequence[int], int], list[Span]] | None = None
-                       ) -> tuple[SentenceTimestamps, ...]:
+def request_timestamps(
+    sentences: Sequence[SentenceResult],
+    gap: float,
+    texts: Sequence[str] = (),
+    tokens: Mapping[int, Sequence[int]] | None = None,
+    aligner: Callable[[str, Sequence[int], int], list[Span]] | None = None,
+) -> tuple[SentenceTimestamps, ...]:
     """Timestamps of a request's sentences (in order, each followed by ``gap`` seconds of pause).
 
     With an ``aligner``, ``texts[i]`` (sentence i as it was phonemized) and ``tokens[i]`` (its
@@ -185,9 +194,10 @@ def request_timestamps(sentences: Sequence[SentenceResult], gap: float, texts: S
         if aligner is not None and tokens is not None and s.tokens:
             sentence_tokens = tokens[s.index]
             seconds = s.audio_seconds
-            words = tuple(WordTimestamp(w, t + seconds * (a / len(sentence_tokens)),
-                                        t + seconds * (b / len(sentence_tokens)))
-                          for w, a, b in aligner(texts[s.index], sentence_tokens, s.phones))
+            words = tuple(
+                WordTimestamp(w, t + seconds * (a / len(sentence_tokens)), t + seconds * (b / len(sentence_tokens)))
+                for w, a, b in aligner(texts[s.index], sentence_tokens, s.phones)
+            )
         out.append(SentenceTimestamps(s.index, t, end, words))
         t = end + gap
     return tuple(out)

@@ -17,8 +17,9 @@ from tests.reference import reference_dir
 
 REF = reference_dir()
 TEXT = "Hello there, my good friend. And here is a second sentence! A third one."
-PARAMS = SynthesisParams(seed=5, text_split_method="cut5", max_new_tokens=60, fragment_interval=0.3, timestamps=True,
-                         noise_scale=0.0)
+PARAMS = SynthesisParams(
+    seed=5, text_split_method="cut5", max_new_tokens=60, fragment_interval=0.3, timestamps=True, noise_scale=0.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +95,18 @@ def test_timestamps_of_a_stream_match_the_whole_result(setup) -> None:
     assert [t.to_dict() for t in streamed] == [t.to_dict() for t in whole.timestamps]
 
 
-@pytest.mark.parametrize(("language", "text", "expected"), [
-    ("yue", "你好，世界。今天天氣好好。", ["你", "好,", "世", "界.", "今", "天", "天", "气", "好", "好."]),
-    # cut5 splits after "、" and the official pre-segmentation ends that piece with "。"
-    ("ja", "こんにちは、世界。元気です！", ["こ", "ん", "に", "ち", "は、。", "世", "界。", "元", "気", "で", "す！"]),
-])
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        ("yue", "你好，世界。今天天氣好好。", ["你", "好,", "世", "界.", "今", "天", "天", "气", "好", "好."]),
+        # cut5 splits after "、" and the official pre-segmentation ends that piece with "。"
+        (
+            "ja",
+            "こんにちは、世界。元気です！",
+            ["こ", "ん", "に", "ち", "は、。", "世", "界。", "元", "気", "で", "す！"],
+        ),
+    ],
+)
 def test_timestamps_per_character_for_cantonese_and_japanese(setup, language: str, text: str, expected) -> None:
     tts, voice = setup  # (Chinese needs the BERT model, which the tiny fixtures lack; Cantonese has word2ph too)
     result = tts.synthesize(text, voice, language, PARAMS)

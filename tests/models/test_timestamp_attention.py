@@ -8,8 +8,17 @@ import torch.nn.functional as F
 from fastsovits.models.layers import prefix_mask
 from fastsovits.models.t2s import T2SConfig, Text2Semantic
 
-CFG = T2SConfig(embedding_dim=32, hidden_dim=32, heads=4, n_layers=3, phoneme_vocab_size=40, vocab_size=65, eos=64,
-                dropout=0.0, bert_dim=16)
+CFG = T2SConfig(
+    embedding_dim=32,
+    hidden_dim=32,
+    heads=4,
+    n_layers=3,
+    phoneme_vocab_size=40,
+    vocab_size=65,
+    eos=64,
+    dropout=0.0,
+    bert_dim=16,
+)
 
 
 def _model() -> Text2Semantic:

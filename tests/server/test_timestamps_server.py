@@ -11,8 +11,14 @@ import soundfile as sf
 from fastsovits.server.speech import TIMESTAMPS_HEADER_MAX, timestamps_header
 
 TEXT = "Hello there, my friend. And a second sentence here."
-BODY = {"model": "tts-1", "voice": "ref", "input": TEXT, "seed": 3, "text_split_method": "cut5",
-        "fragment_interval": 0.3}
+BODY = {
+    "model": "tts-1",
+    "voice": "ref",
+    "input": TEXT,
+    "seed": 3,
+    "text_split_method": "cut5",
+    "fragment_interval": 0.3,
+}
 
 
 def _check(stamps: list[dict], duration: float) -> None:
@@ -29,7 +35,9 @@ def _check(stamps: list[dict], duration: float) -> None:
 def _sse(client, body: dict) -> tuple[float, dict]:
     pcm = b""
     done = None
-    with client.stream("POST", "/v1/audio/speech", json={**body, "stream_format": "sse", "response_format": "pcm"}) as r:
+    with client.stream(
+        "POST", "/v1/audio/speech", json={**body, "stream_format": "sse", "response_format": "pcm"}
+    ) as r:
         assert r.status_code == 200
         for line in r.iter_lines():
             if line.startswith("data: "):
@@ -70,5 +78,6 @@ def test_timestamps_header_drops_words_then_sentences_when_too_long() -> None:
     assert huge == {"sentences": [], "truncated": True}
     small = timestamps_header(stamps[:1])["X-Timestamps"]
     assert len(small) <= TIMESTAMPS_HEADER_MAX and json.loads(small)["sentences"] == stamps[:1]
-    assert timestamps_header([{"index": 0, "start": 0, "end": 1, "words": [{"text": "你", "start": 0, "end": 1}]}]
-                             )["X-Timestamps"].isascii()
+    assert timestamps_header([{"index": 0, "start": 0, "end": 1, "words": [{"text": "你", "start": 0, "end": 1}]}])[
+        "X-Timestamps"
+    ].isascii()

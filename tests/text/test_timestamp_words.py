@@ -30,8 +30,13 @@ def test_timestamp_word_units_follow_the_g2p() -> None:
     zh = phonemize("你好，世界。", "zh", "v2")
     assert [(u.text, u.phones) for u in word_units(zh)] == list(zip(zh.norm_text, zh.word2ph))
     en = word_units(phonemize("Hello there, world!", "en", "v2"))
-    assert [(u.text, u.phones, u.is_word) for u in en] == [("Hello", 4, True), ("there", 3, True), (",", 1, False),
-                                                           ("world", 4, True), ("!", 1, False)]
+    assert [(u.text, u.phones, u.is_word) for u in en] == [
+        ("Hello", 4, True),
+        ("there", 3, True),
+        (",", 1, False),
+        ("world", 4, True),
+        ("!", 1, False),
+    ]
     ko = word_units(phonemize("안녕하세요 세계.", "ko", "v2"))
     assert [u.text for u in ko if u.is_word] == ["안녕하세요", "세계."] and ko[1].phones == 1  # the space phone
     ja = word_units(phonemize("こんにちは、世界。", "ja", "v2"))

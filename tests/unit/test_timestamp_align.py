@@ -59,8 +59,14 @@ def test_timestamp_aligner_with_fewer_tokens_than_phones() -> None:
 
 
 def test_timestamp_word_spans_attach_marks_and_tile_the_sentence() -> None:
-    units = [WordUnit(".", 1, False), WordUnit("Hello", 3, True), WordUnit(",", 1, False),
-             WordUnit(" ", 0, False), WordUnit("world", 2, True), WordUnit("!", 1, False)]
+    units = [
+        WordUnit(".", 1, False),
+        WordUnit("Hello", 3, True),
+        WordUnit(",", 1, False),
+        WordUnit(" ", 0, False),
+        WordUnit("world", 2, True),
+        WordUnit("!", 1, False),
+    ]
     phone_spans = np.array([[0, 1], [1, 2], [2, 3], [3, 5], [5, 7], [7, 8], [8, 9], [9, 12]], dtype=float)
     spans = word_spans(phone_spans, units)
     assert spans == [(".Hello,", 0.0, 7.0), ("world!", 7.0, 12.0)]
@@ -88,7 +94,9 @@ def test_timestamp_request_timeline_has_the_pauses_and_scales_tokens_to_audio() 
     out = request_timestamps(sentences, 0.3, ["first", "second"], tokens, aligner)
     assert [(t.index, t.start, t.end) for t in out] == [(0, 0.0, 1.6), (1, pytest.approx(1.9), pytest.approx(2.7))]
     assert calls == [("first", 20, 4), ("second", 10, 4)]
-    assert [(w.text, w.start, w.end) for w in out[1].words] == [("a", pytest.approx(1.9), pytest.approx(2.3)),
-                                                                ("b", pytest.approx(2.3), out[1].end)]
+    assert [(w.text, w.start, w.end) for w in out[1].words] == [
+        ("a", pytest.approx(1.9), pytest.approx(2.3)),
+        ("b", pytest.approx(2.3), out[1].end),
+    ]
     plain = request_timestamps(sentences, 0.3)
     assert [(t.start, t.end) for t in plain] == [(t.start, t.end) for t in out] and all(not t.words for t in plain)

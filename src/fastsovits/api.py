@@ -33,6 +33,7 @@ from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, Missing
 from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS
 from fastsovits.params import SynthesisParams
 from fastsovits.results import SentenceResult, capped_indices
+from fastsovits.timestamps import SentenceAligner, SentenceTimestamps, request_timestamps
 
 if TYPE_CHECKING:
     from fastsovits.models.sovits import Synthesizer
@@ -71,6 +72,8 @@ class SynthesisResult(Audio):
     """The whole audio of a request, and how each of its sentences ended."""
 
     sentences: tuple[SentenceResult, ...] = ()
+    # Start/end of each sentence in seconds (words too with params.timestamps): fastsovits/timestamps.py
+    timestamps: tuple[SentenceTimestamps, ...] = ()
 
     @property
     def capped(self) -> list[int]:
@@ -393,7 +396,8 @@ class TTS:
         self.engine.add_sentences(job, 0, [first])
         if len(sentences) > 1:
             self._frontend.submit(self._feed, job, sentences, reference, language, params, stream)
-        return SynthesisHandle(job, sentences, params, self.sample_rate, stream)
+        aligner = SentenceAligner(self, reference, language) if params.timestamps else None
+        return SynthesisHandle(job, sentences, params, self.sample_rate, stream, aligner)
 
     @property
     def _token_cap(self) -> int:
@@ -455,9 +459,11 @@ class SynthesisHandle(Iterator[AudioChunk]):
     ``sentences`` holds the texts of the sentences the request was split into."""
 
     def __init__(self, job, sentences: list[str], params: SynthesisParams, sample_rate: int,
-                 token_streaming: bool) -> None:
+                 token_streaming: bool, aligner: SentenceAligner | None = None) -> None:
         self._job, self.sentences, self.params, self.sample_rate = job, list(sentences), params, sample_rate
         self._token_streaming = token_streaming
+        self._aligner = aligner  # word timestamps (params.timestamps)
+        self._finished: dict[int, SentenceResult] = {}  # sentences delivered so far
         self._gap = np.zeros(int(sample_rate * params.fragment_interval), dtype=np.float32)
         self._chunks = self._generate()
 
@@ -471,8 +477,17 @@ class SynthesisHandle(Iterator[AudioChunk]):
 
     def _sentence(self, index: int, samples: int) -> SentenceResult:
         outcome = self._job.outcomes[index]
-        return SentenceResult(index, self.sentences[index].strip(), outcome.stop_reason, len(outcome.tokens),
+        done = SentenceResult(index, self.sentences[index].strip(), outcome.stop_reason, len(outcome.tokens),
                               outcome.phones, samples / self.sample_rate, outcome.retries, outcome.guard)
+        self._finished[index] = done
+        return done
+
+    def timestamps(self) -> tuple[SentenceTimestamps, ...]:
+        """Start and end (seconds into the request's audio) of each sentence delivered so far, and of its
+        words with ``params.timestamps`` (then one T2S forward per sentence runs here)."""
+        tokens = {i: self._job.outcomes[i].tokens for i in self._finished}
+        return request_timestamps(list(self._finished.values()), len(self._gap) / self.sample_rate,
+                                  self.sentences, tokens, self._aligner)
 
     def _generate(self) -> Iterator[AudioChunk]:
         n = len(self.sentences)
@@ -510,7 +525,7 @@ class SynthesisHandle(Iterator[AudioChunk]):
             out += [_normalised(p), self._gap]
         samples = np.concatenate(out).astype(np.float32)
         sentences = tuple(self._sentence(i, len(p)) for i, p in enumerate(pieces))
-        return SynthesisResult(samples, self.sample_rate, sentences=sentences)
+        return SynthesisResult(samples, self.sample_rate, sentences=sentences, timestamps=self.timestamps())
 
     def cancel(self) -> None:
         if not self._job.done:

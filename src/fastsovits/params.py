@@ -46,6 +46,7 @@ class SynthesisParams:
     guard_min_ratio: float = 0.3  # too short below this share of the voice's tokens per phone
     guard_max_ratio: float = 3.0  # too long above this multiple of it (also the row's token cap)
     guard_loop_share: float = 0.6  # a loop when a period repeats over this share of the sentence's tail
+    timestamps: bool = False  # word timestamps in results (one extra T2S forward per sentence); sentence times always
 
     def __post_init__(self) -> None:
         for name, rng in PARAM_RANGES.items():
@@ -55,7 +56,7 @@ class SynthesisParams:
         if self.seed is not None:
             SEED_RANGE.check("seed", self.seed)
         for name in ("split_bucket", "parallel_infer", "return_fragment", "streaming_mode", "super_sampling",
-                     "fixed_length_chunk", "guard"):
+                     "fixed_length_chunk", "guard", "timestamps"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be true or false")
 

@@ -114,3 +114,18 @@ class T2SBlock(nn.Module):
         x = self.norm1(x + F.dropout(self.out(attn), p, self.training))
         hidden = F.dropout(F.relu(self.ff1(x)), p, self.training)
         return self.norm2(x + F.dropout(self.ff2(hidden), p, self.training))
+
+    def attention_probs(self, x: Tensor, mask: Tensor, queries: slice | None = None) -> Tensor:
+        """The attention weights this block's forward uses (uncached, eval): -> [B, H, Q, S] float32.
+
+        x: [B, S, D], mask: [B, 1, S, S] (True = attend). ``queries`` limits the query rows (default
+        all S). Same projections, scale and mask as :meth:`forward`; ``probs @ v`` is its attention.
+        """
+        b, s, d = x.shape
+        rows = queries or slice(0, s)
+        q, k, _ = self.qkv(x).split(d, dim=-1)
+        q = q[:, rows].reshape(b, -1, self.heads, self.head_dim).transpose(1, 2).float()  # [B, H, Q, Dh]
+        k = k.reshape(b, s, self.heads, self.head_dim).transpose(1, 2).float()  # [B, H, S, Dh]
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        scores = scores.masked_fill(~mask[:, :, rows], float("-inf"))
+        return torch.softmax(scores, dim=-1)

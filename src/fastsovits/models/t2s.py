@@ -299,3 +299,42 @@ class Text2Semantic(nn.Module):
         """Cosine similarity of every audio-token embedding with row ``token``: -> [V] float32."""
         table = self.audio_embedding.weight.float()
         return F.cosine_similarity(table[token].unsqueeze(0), table, dim=-1)
+
+    @torch.no_grad()
+    def text_attention(self, phones: Tensor, bert: Tensor, audio: Tensor, query_chunk: int = 256) -> Tensor:
+        """Attention from each audio token to each text position: -> [T, N] float32.
+
+        phones: [N] ids, bert: [bert_dim, N], audio: [T] tokens (prompt and generated) of one row
+        [text | audio]. Uncached full forward (eval); row k holds the attention probabilities of the
+        query at audio token k's own position over the N text keys, averaged over heads and layers
+        (a row sums to at most 1: the rest goes to audio keys). Query rows are processed
+        ``query_chunk`` at a time to bound memory. The model is left untouched (a sinusoid table too
+        short for this row is built locally), so this may run beside the engine's decode steps.
+        """
+        n, t = int(phones.numel()), int(audio.numel())
+        device, dtype = self.head.weight.device, self.head.weight.dtype
+        if bert.shape != (self.config.bert_dim, n) or n < 1:
+            raise InvalidInput(
+                f"t2s text_attention: phones [N] and bert [{self.config.bert_dim}, N] expected, "
+                f"got {tuple(phones.shape)} and {tuple(bert.shape)}"
+            )
+        out = torch.zeros(t, n, dtype=torch.float32, device=device)
+        if t == 0:
+            return out
+        longest = max(n, t)
+        pe = self.pe
+        if pe.shape[0] < longest or pe.device != device:
+            pe = sine_table(longest, self.config.hidden_dim, device=device).to(dtype)
+        phones, audio = phones.to(device).view(1, n), audio.to(device).view(1, t)
+        text = self.text_embedding(phones) + self.bert_proj(bert.to(device, dtype).t().unsqueeze(0))
+        text = text + self.text_alpha * pe[:n]
+        speech = self.audio_embedding(audio) + self.audio_alpha * pe[:t]
+        x = torch.cat([text, speech], dim=1)  # [1, N+T, D]
+        mask = prefix_mask(torch.tensor([n], device=device), torch.tensor([n + t], device=device), n + t)
+        for block in self.layers:
+            for start in range(0, t, query_chunk):
+                stop = min(start + query_chunk, t)
+                probs = block.attention_probs(x, mask, slice(n + start, n + stop))  # [1, H, Q, N+T]
+                out[start:stop] += probs[0, :, :, :n].mean(dim=0)
+            x = block(x, mask)
+        return out / len(self.layers)

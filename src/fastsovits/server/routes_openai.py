@@ -47,7 +47,7 @@ async def speech(request: Request, body: SpeechRequest):
     params = to_params(body, st.config, speed_factor=body.speed)
     fmt = body.response_format
     out_rate = OPENAI_PCM_RATE if fmt == "pcm" else None
-    streaming = sse or (body.stream is not False and fmt != "flac")
+    streaming = sse or (body.stream is not False and fmt != "flac" and not params.timestamps)  # X-Timestamps: whole
     if sse and fmt == "flac":
         raise InvalidParameter("stream_format='sse' needs a streamable response_format (pcm, wav, mp3, opus, aac)")
     job = SpeechJob(body.input, language, voice, params, model)

@@ -80,6 +80,7 @@ class SpeechRequest(_Sampling):
     stream: bool | None = None  # fastsovits: False asks for one complete file
     language: str | None = None  # text language (default: the voice's)
     streaming_mode: bool = False  # token-chunk streaming inside a sentence (when the engine has it)
+    timestamps: bool | None = None  # fastsovits: word timestamps (SSE done event, else the X-Timestamps header)
 
 
 class VoiceCreate(BaseModel):

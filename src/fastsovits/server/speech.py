@@ -34,6 +34,7 @@ from fastsovits.server.voices import Voice
 log = logging.getLogger("fastsovits.server")
 _END = object()
 POLL_S = 0.25  # how often a non-streaming request checks that its client is still there
+TIMESTAMPS_HEADER_MAX = 8192  # bytes of X-Timestamps (HTTP clients refuse much larger headers): words go first
 
 
 class ClientDisconnected(Cancelled):
@@ -75,6 +76,7 @@ class _Producer:
         self.queue: asyncio.Queue = asyncio.Queue()
         self._stop = threading.Event()
         self._chunks = None  # the AudioStream, once submitted (its cancel() is thread-safe)
+        self.handle = None  # the same, kept after the end for its timestamps
         args = (tts, job.text, reference, job.language, job.params)
         self._thread = threading.Thread(target=self._run, args=args, name="fastsovits-request", daemon=True)
         self._thread.start()
@@ -91,7 +93,7 @@ class _Producer:
         except BaseException as e:  # noqa: BLE001 - handed to the request, which maps it to a status
             self._put(e)
             return
-        self._chunks = chunks
+        self._chunks = self.handle = chunks
         if self._stop.is_set():
             chunks.cancel()
         try:
@@ -156,6 +158,13 @@ class SpeechStream:
         while (x := await self.next(request)) is not None:
             parts.append(x)
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    async def timestamps(self) -> list[dict]:
+        """Sentence (and, with ``params.timestamps``, word) times of the finished request, as JSON values."""
+        handle = self.producer.handle
+        if handle is None:
+            return []
+        return [t.to_dict() for t in await to_thread.run_sync(handle.timestamps)]
 
     def close(self, status: int = 200) -> None:
         if self._closed:
@@ -231,6 +240,16 @@ def sentence_headers(sentences: list[SentenceResult]) -> dict[str, str]:
             "X-Guard-Summary": json.dumps(summary, separators=(",", ":"))}
 
 
+def timestamps_header(timestamps: list[dict]) -> dict[str, str]:
+    """``X-Timestamps``: compact ASCII JSON ``{"sentences": [...], "truncated": bool}``. Past
+    ``TIMESTAMPS_HEADER_MAX`` bytes the words are left out, then the sentences (``truncated`` true)."""
+    for kept in (timestamps, [{**t, "words": []} for t in timestamps], []):
+        value = json.dumps({"sentences": kept, "truncated": kept is not timestamps}, separators=(",", ":"))
+        if len(value) <= TIMESTAMPS_HEADER_MAX:
+            break
+    return {"X-Timestamps": value}
+
+
 def sse_event(payload: dict) -> bytes:
     """One server-sent event (``data: <json>`` and a blank line), as OpenAI's ``stream_format="sse"``."""
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
@@ -257,6 +276,8 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             rest = await stream.collect(request)
             samples = np.concatenate([stream.first, rest])
             body = await to_thread.run_sync(encode_whole, samples, stream.sample_rate, fmt, out_rate)
+            if job.params.timestamps:
+                headers.update(timestamps_header(await stream.timestamps()))
         except BaseException as e:
             stream.close(_status(e))
             service.metrics.errors.labels(type(e).__name__).inc()
@@ -283,7 +304,8 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
                                  "usage": {"input_tokens": chars, "output_tokens": stream.samples_out,
                                            "total_tokens": chars + stream.samples_out},
                                  "sentences": [s.to_dict() for s in stream.sentences],
-                                 "capped": capped_indices(stream.sentences)})
+                                 "capped": capped_indices(stream.sentences),
+                                 "timestamps": await stream.timestamps()})
             status = 200
         except (asyncio.CancelledError, GeneratorExit):
             service.metrics.cancelled.labels("disconnect").inc()

@@ -39,13 +39,20 @@ class TextStreamSession:
     """One stream of text in and audio out. ``push``/``finish`` from the text side (one thread at a
     time), ``audio()`` from the listening side; ``cancel``/``fail`` from anywhere."""
 
-    def __init__(self, tts: TTS, reference: Reference, language: str, params: SynthesisParams | None = None,
-                 limits: TextStreamLimits | None = None) -> None:
+    def __init__(
+        self,
+        tts: TTS,
+        reference: Reference,
+        language: str,
+        params: SynthesisParams | None = None,
+        limits: TextStreamLimits | None = None,
+    ) -> None:
         self.tts, self.reference, self.language = tts, reference, language
         self.params = params or SynthesisParams()
         self.limits = limits or TextStreamLimits()
-        self._splitter = IncrementalSplitter(language.replace("all_", ""), self.params.text_split_method,
-                                             self.limits.max_pending_chars)
+        self._splitter = IncrementalSplitter(
+            language.replace("all_", ""), self.params.text_split_method, self.limits.max_pending_chars
+        )
         self.sentences: list[str] = []  # closed sentences, in order
         self._handles: list[SynthesisHandle] = []
         self._cond = threading.Condition()
@@ -199,8 +206,7 @@ class TextStreamSession:
                             last = final and self._input_done and index == len(self._handles) - 1
                         ended = last
                         sentence = replace(chunk.sentence, index=index) if chunk.sentence is not None else None
-                        yield AudioChunk(chunk.samples, chunk.sample_rate, index=index, is_last=last,
-                                         sentence=sentence)
+                        yield AudioChunk(chunk.samples, chunk.sample_rate, index=index, is_last=last, sentence=sentence)
                 except Cancelled:
                     if self._error is not None:
                         raise self._error from None
@@ -222,8 +228,7 @@ class TextStream(Iterator["AudioChunk"]):
     def __init__(self, session: TextStreamSession, chunks: Iterable[str]) -> None:
         self.session = session
         self._audio = session.audio()
-        self._reader = threading.Thread(target=self._read, args=(iter(chunks),), name="fastsovits-text-in",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(iter(chunks),), name="fastsovits-text-in", daemon=True)
         self._reader.start()
 
     def _read(self, chunks: Iterator[str]) -> None:
@@ -319,9 +324,14 @@ async def _stream_async(session: TextStreamSession, chunks: AsyncIterable[str]) 
         session.cancel()
 
 
-def stream_text(tts: TTS, chunks: Iterable[str] | AsyncIterable[str], reference: Reference, language: str,
-                params: SynthesisParams | None = None, limits: TextStreamLimits | None = None
-                ) -> TextStream | AsyncIterator[AudioChunk]:
+def stream_text(
+    tts: TTS,
+    chunks: Iterable[str] | AsyncIterable[str],
+    reference: Reference,
+    language: str,
+    params: SynthesisParams | None = None,
+    limits: TextStreamLimits | None = None,
+) -> TextStream | AsyncIterator[AudioChunk]:
     """See :meth:`fastsovits.api.TTS.stream_text`."""
     session = TextStreamSession(tts, reference, language, params, limits)
     if isinstance(chunks, AsyncIterable):

@@ -111,8 +111,9 @@ class IncrementalSplitter:
         self._scan = 0
         first, self._first = self._first, False
         try:
-            sentences = presegment(piece, self.language, self.method, collapse_punctuation=False,
-                                   first_clause_rule=first)
+            sentences = presegment(
+                piece, self.language, self.method, collapse_punctuation=False, first_clause_rule=first
+            )
         except EmptyText:
             return []  # blank or nothing to read: one-shot drops it too
         self.closed += len(sentences)

@@ -234,8 +234,9 @@ def pieces_before_merge(text: str, method: str) -> list[str]:
     return [p for p in _NEWLINES.sub("\n", get_method(method)(text)).split("\n") if p not in (" ", "")]
 
 
-def presegment(text: str, language: str, method: str, *, collapse_punctuation: bool = True,
-               first_clause_rule: bool = True) -> list[str]:
+def presegment(
+    text: str, language: str, method: str, *, collapse_punctuation: bool = True, first_clause_rule: bool = True
+) -> list[str]:
     """Sentences of ``text`` as the official engine sends them to the frontend.
 
     ``language`` only chooses the added end mark: ``.`` for ``"en"``, ``。`` for anything else.

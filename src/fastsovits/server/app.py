@@ -88,7 +88,7 @@ class GuardMiddleware:
 
 
 def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegistry | None = None) -> FastAPI:
-    from fastsovits.server import routes_api_v2, routes_openai, routes_voices
+    from fastsovits.server import routes_api_v2, routes_openai, routes_stream, routes_voices
 
     metrics = ServerMetrics()
     metrics.models = registry
@@ -150,6 +150,7 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
     app.include_router(routes_api_v2.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_voices.router)
+    app.include_router(routes_stream.router)
     return app
 
 

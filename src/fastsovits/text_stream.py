@@ -47,6 +47,9 @@ class TextStreamSession:
         params: SynthesisParams | None = None,
         limits: TextStreamLimits | None = None,
     ) -> None:
+        from fastsovits.text.frontend import check_language
+
+        check_language(language, tts.version)  # an unknown language fails now, not at the first sentence
         self.tts, self.reference, self.language = tts, reference, language
         self.params = params or SynthesisParams()
         self.limits = limits or TextStreamLimits()

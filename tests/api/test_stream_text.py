@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastsovits.api import TTS
-from fastsovits.errors import EmptyText, InputTimeout, InvalidInput, TextTooLong
+from fastsovits.errors import EmptyText, InputTimeout, InvalidInput, TextTooLong, UnsupportedLanguage
 from fastsovits.limits import TextStreamLimits
 from fastsovits.params import SynthesisParams
 from fastsovits.text import presegment
@@ -147,6 +147,8 @@ def test_limits_are_refused_before_any_work(tts, voice) -> None:
         assert len(stream.sentences) == submitted  # what came before the limit, nothing after it
     with pytest.raises(InvalidInput):
         tts.stream_text("a whole string", voice, "en", SEEDED)
+    with pytest.raises(UnsupportedLanguage):
+        tts.stream_text(iter(["Hello."]), voice, "xx", SEEDED)
     wait_idle(tts)
     assert tts.stats().sentences - before <= 3  # at most the sentences admitted before a limit was hit
 

@@ -15,7 +15,7 @@ from starlette.testclient import WebSocketDenialResponse
 from fastsovits.server.app import create_app
 from fastsovits.server.config import ModelSpec, ServerConfig
 from fastsovits.server.models import ModelRegistry
-from tests.server.conftest import metric
+from tests.server.conftest import QUEUE_LIMIT, metric
 from tests.server.test_concurrency import wait_idle
 
 ROUTE = "/v1/audio/speech/stream"
@@ -133,6 +133,7 @@ BAD = [
     ([json.dumps({**CONFIG, "voice": "nobody"})], "NotFound"),
     ([json.dumps({**CONFIG, "response_format": "mp3"})], "InvalidParameter"),
     ([json.dumps({**CONFIG, "top_k": 0})], "InvalidParameter"),
+    ([json.dumps({**CONFIG, "language": "xx"})], "UnsupportedLanguage"),
     ([json.dumps(CONFIG), json.dumps({"type": "input.audio"})], "InvalidParameter"),
     ([json.dumps(CONFIG), json.dumps({"type": "input.text.delta", "delta": 5})], "InvalidParameter"),
     ([json.dumps(CONFIG), delta("x" * 5000)], "TextTooLong"),  # one delta over the limit
@@ -195,3 +196,27 @@ def test_ws_api_key_is_checked_before_the_upgrade() -> None:
         event = ws.receive_json()
         assert event["type"] == "error" and event["error"]["type"] == "InvalidParameter"
         assert ws.receive()["code"] == 1008
+
+
+def test_ws_sessions_count_against_the_queue_limit(server, client) -> None:
+    async def run() -> tuple[list[dict], int | None]:
+        sockets = []
+        try:
+            for _ in range(QUEUE_LIMIT):  # admitted sessions that have not sent text yet
+                ws = await websockets.connect(ws_url(server))
+                sockets.append(ws)
+                await ws.send(json.dumps(CONFIG))
+                assert json.loads(await _recv(ws))["type"] == "session.created"
+            async with websockets.connect(ws_url(server)) as extra:
+                await extra.send(json.dumps(CONFIG))
+                events, audio, _ = await _collect(extra)
+                return events, extra.close_code
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+    wait_idle(client)
+    events, code = asyncio.run(run())
+    assert [e["error"]["type"] for e in events] == ["CapacityError"] and events[0]["error"]["code"] == 503
+    assert code == 1013
+    wait_idle(client)  # the closed sessions left the queue

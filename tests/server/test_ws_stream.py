@@ -218,5 +218,6 @@ def test_ws_sessions_count_against_the_queue_limit(server, client) -> None:
     wait_idle(client)
     events, code = asyncio.run(run())
     assert [e["error"]["type"] for e in events] == ["CapacityError"] and events[0]["error"]["code"] == 503
+    assert events[0]["error"]["retry_after"] >= 1
     assert code == 1013
     wait_idle(client)  # the closed sessions left the queue

@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import time
-from typing import Literal
+from typing import Literal, TypeVar
 
 from anyio import to_thread
 from fastapi import APIRouter, WebSocket
@@ -39,6 +39,7 @@ router = APIRouter()
 ROUTE = "/v1/audio/speech/stream"
 JSON_OVERHEAD = 256  # bytes of a delta message besides its text
 JSON_BYTES_PER_CHAR = 6  # a character written as a JSON \uXXXX escape
+M = TypeVar("M", bound=BaseModel)
 
 
 class SessionConfig(_Sampling):
@@ -97,7 +98,7 @@ async def _message(ws: WebSocket, timeout: float, limit_bytes: int) -> dict:
     return data
 
 
-def _parse(model: type[BaseModel], data: dict) -> BaseModel:
+def _parse(model: type[M], data: dict) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -111,7 +112,7 @@ async def _read_text(ws: WebSocket, session: TextStreamSession, limit_bytes: int
     while not session.input_done:
         data = await _message(ws, session.limits.max_session_s, limit_bytes)
         if data["type"] == "input.text.delta":
-            delta = _parse(TextDelta, data).delta  # type: ignore[attr-defined]
+            delta = _parse(TextDelta, data).delta
             await wait_for_room(session)
             await to_thread.run_sync(session.push, delta)
         elif data["type"] == "input.text.done":
@@ -182,7 +183,6 @@ async def speech_stream(ws: WebSocket) -> None:
         if data["type"] != "session.config":
             raise InvalidParameter(f"the first message must be session.config, not {data['type']!r}")
         cfg = _parse(SessionConfig, data)
-        assert isinstance(cfg, SessionConfig)
         voice = _voice(st, cfg.voice)
         model = None if cfg.model in MODEL_ALIASES else st.models.spec(cfg.model).name
         language = (cfg.language or voice.language or "auto").lower()
@@ -224,15 +224,16 @@ async def speech_stream(ws: WebSocket) -> None:
         if isinstance(e, asyncio.CancelledError):
             raise
     except Exception as e:  # noqa: BLE001 - reported to the client as an error event, then a close
-        status = 500 if isinstance(e, AssertionError) else status_of(e)
+        status = status_of(e)
         st.metrics.errors.labels(type(e).__name__).inc()
         if status >= 500 and not isinstance(e, CapacityError):
             log.error("text stream failed", exc_info=e)
         message = str(e) if status < 500 or isinstance(e, CapacityError) else "tts failed"
         try:
-            await ws.send_json(
-                {"type": "error", "error": {"type": type(e).__name__, "message": message, "code": status}}
-            )
+            error = {"type": type(e).__name__, "message": message, "code": status}
+            if status == 503:
+                error["retry_after"] = config.retry_after_s  # seconds, as the HTTP routes' Retry-After
+            await ws.send_json({"type": "error", "error": error})
             await ws.close(code=_close_code(e))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client is already gone

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +30,7 @@ import torch
 
 from fastsovits.engine.stats import EngineStats, MemoryReport
 from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, MissingResource
-from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS
+from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS, TextStreamLimits
 from fastsovits.params import SynthesisParams
 from fastsovits.results import SentenceResult, capped_indices
 from fastsovits.timestamps import SentenceAligner, SentenceTimestamps, request_timestamps
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from fastsovits.models.sv import SpeakerEncoder
     from fastsovits.models.t2s import Text2Semantic
     from fastsovits.text.bert import BertFeatureExtractor
+    from fastsovits.text_stream import TextStream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -372,12 +373,13 @@ class TTS:
 
     # ----------------------------------------------------------------------------- synthesis
     def submit(self, text: str, reference: Reference, language: str, params: SynthesisParams | None = None, *,
-               stream: bool | None = None) -> SynthesisHandle:
+               stream: bool | None = None, split: bool = True) -> SynthesisHandle:
         """Queue a request and return at once with its handle (bad input raises here).
 
         The text is pre-segmented now and its first sentence phonemized now; the others are
         phonemized by the frontend worker while the first ones already generate. ``stream``: token
-        streaming inside sentences (default ``params.streaming_mode``)."""
+        streaming inside sentences (default ``params.streaming_mode``). ``split=False``: ``text`` is
+        one sentence as ``presegment`` returns it, synthesised as it is."""
         from fastsovits.engine.jobs import build_sentence_job
         from fastsovits.text import presegment
 
@@ -387,7 +389,7 @@ class TTS:
             raise EmptyText("the text is empty")
         if not isinstance(reference, Reference):
             raise InvalidInput(f"reference must be a Reference from load_reference, got {type(reference).__name__}")
-        sentences = presegment(text, language.replace("all_", ""), params.text_split_method)
+        sentences = presegment(text, language.replace("all_", ""), params.text_split_method) if split else [text]
         if not sentences:
             raise EmptyText("the text has nothing to read")
         phones, bert = self._phones_and_bert(sentences[0], language)
@@ -442,6 +444,19 @@ class TTS:
         cancels it and frees its engine slots.
         """
         return self.submit(text, reference, language, params)
+
+    def stream_text(self, chunks: Iterable[str] | AsyncIterable[str], reference: Reference, language: str,
+                    params: SynthesisParams | None = None, limits: TextStreamLimits | None = None
+                    ) -> TextStream | AsyncIterator[AudioChunk]:
+        """Speech of text that is still arriving (an LLM's tokens): ``AudioChunk`` pieces in order.
+
+        A sentence starts generating as soon as the text can close it, while later text still
+        arrives (``fastsovits/text_stream.py``, ``fastsovits/text/incremental.py``). Sentence ``i``
+        takes seed ``params.seed + i`` like sentence ``i`` of one-shot synthesis. An async iterable
+        gives an async iterator; the bounds are ``limits`` (default ``TextStreamLimits()``)."""
+        from fastsovits.text_stream import stream_text
+
+        return stream_text(self, chunks, reference, language, params, limits)
 
 
 def _normalised(piece: np.ndarray) -> np.ndarray:

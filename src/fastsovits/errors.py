@@ -39,6 +39,10 @@ class InvalidParameter(InvalidInput):
     """A synthesis or runtime parameter is out of range."""
 
 
+class InputTimeout(InvalidInput):
+    """Streamed text stopped arriving for longer than the idle timeout, or the session outlived its limit."""
+
+
 class MissingDependency(FastSovitsError, ImportError):
     """An optional extra (e.g. ``fastsovits[ja]``) is needed for this feature."""
 
@@ -75,6 +79,7 @@ __all__ = [
     "UnsupportedCharacters",
     "ReferenceAudioError",
     "InvalidParameter",
+    "InputTimeout",
     "MissingDependency",
     "MissingResource",
     "CheckpointError",

@@ -67,3 +67,27 @@ PARAM_RANGES: dict[str, Range] = {
     "guard_loop_share": Range(0.1, 1.0),
 }
 SEED_RANGE = Range(-1, 2**63 - 1, integer=True)  # -1 (or None) means a random seed
+
+
+@dataclass(frozen=True)
+class TextStreamLimits:
+    """Bounds of one text-in/audio-out session (``TTS.stream_text``, WebSocket ``/v1/audio/speech/stream``).
+
+    The server takes ``max_chars`` from its ``--max-text-chars`` and ``max_session_s`` from its request
+    timeout; everything else is these defaults."""
+
+    max_chars: int = 20_000  # text of the whole session
+    max_delta_chars: int = 4_096  # one delta
+    max_pending_chars: int = 300  # text without a place to cut is cut at this length (see text/incremental.py)
+    max_sentences: int = 1_000  # sentences of the whole session
+    max_ahead: int = 8  # sentences generating ahead of the listener; beyond it, reading more text waits
+    idle_timeout_s: float = 60.0  # no new text while nothing is left to play: the session ends
+    max_session_s: float = 1_800.0  # wall time of the whole session
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_delta_chars", "max_pending_chars", "max_sentences", "max_ahead"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be a positive int")
+        for name in ("idle_timeout_s", "max_session_s"):
+            if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) <= 0:
+                raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be a positive number of seconds")

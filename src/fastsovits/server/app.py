@@ -91,7 +91,7 @@ class GuardMiddleware:
 
 
 def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegistry | None = None) -> FastAPI:
-    from fastsovits.server import routes_api_v2, routes_openai, routes_voices
+    from fastsovits.server import routes_api_v2, routes_openai, routes_stream, routes_voices
 
     metrics = ServerMetrics()
     metrics.models = registry
@@ -155,6 +155,7 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
     app.include_router(routes_api_v2.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_voices.router)
+    app.include_router(routes_stream.router)
     return app
 
 

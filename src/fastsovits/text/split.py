@@ -29,6 +29,7 @@ CLAUSE_MARKS = frozenset("，。？！,.?!~:：—…")
 _CUT_PUNCT = frozenset("!?…,.- ")
 # Marks after which cut5 cuts.
 _CUT5_MARKS = frozenset(",.;?!、，。？！：…")
+CUT5_MARKS = _CUT5_MARKS
 # Marks whose consecutive runs collapse to their first one (ASCII + ellipsis only).
 _REPEATED_PUNCT = re.compile(r"([!?…,.\-])[!?…,.\-]+")
 _DOT_NOT_IN_NUMBER = re.compile(r"(?<!\d)\.(?!\d)")
@@ -37,7 +38,7 @@ _NEWLINES = re.compile(r"\n{2,}")
 _CLAUSE_SPLIT = re.compile("[" + "".join(sorted(CLAUSE_MARKS)) + "]")
 _CLAUSE_KEEP_SPLIT = re.compile("([" + "".join(sorted(CLAUSE_MARKS)) + "])")
 MAX_SEGMENT_CHARS = 510  # longer sentences are cut at clause marks (official BERT limit)
-_MIN_MERGED_CHARS = 5
+MIN_MERGED_CHARS = 5  # pieces shorter than this are glued to the next one
 _FIRST_CLAUSE_MIN = 4
 
 SplitMethod = Callable[[str], str]
@@ -206,7 +207,7 @@ def _first_clause(text: str) -> str:
     return _CLAUSE_SPLIT.split(text, maxsplit=1)[0].strip()
 
 
-def _merge_short(pieces: list[str], threshold: int = _MIN_MERGED_CHARS) -> list[str]:
+def _merge_short(pieces: list[str], threshold: int = MIN_MERGED_CHARS) -> list[str]:
     """Glue pieces together until each has ``threshold`` characters; a short tail joins the last one."""
     if len(pieces) < 2:
         return pieces
@@ -228,10 +229,19 @@ def _merge_short(pieces: list[str], threshold: int = _MIN_MERGED_CHARS) -> list[
     return out
 
 
-def presegment(text: str, language: str, method: str, *, collapse_punctuation: bool = True) -> list[str]:
+def pieces_before_merge(text: str, method: str) -> list[str]:
+    """The non-blank pieces ``presegment`` glues short ones of (``text`` already collapsed and stripped)."""
+    return [p for p in _NEWLINES.sub("\n", get_method(method)(text)).split("\n") if p not in (" ", "")]
+
+
+def presegment(
+    text: str, language: str, method: str, *, collapse_punctuation: bool = True, first_clause_rule: bool = True
+) -> list[str]:
     """Sentences of ``text`` as the official engine sends them to the frontend.
 
     ``language`` only chooses the added end mark: ``.`` for ``"en"``, ``。`` for anything else.
+    ``first_clause_rule=False`` skips the official rule that puts an end mark in front of a text
+    whose first clause is shorter than four characters (for a piece that does not start the text).
     Returns ``[]`` for a text with nothing left after splitting (as the official code does) and
     raises ``EmptyText`` where the official code raises ``ValueError`` (every piece blank).
     """
@@ -244,7 +254,7 @@ def presegment(text: str, language: str, method: str, *, collapse_punctuation: b
     text = text.strip("\n")
     if not text:
         return []
-    if text[0] not in CLAUSE_MARKS and len(_first_clause(text)) < _FIRST_CLAUSE_MIN:
+    if first_clause_rule and text[0] not in CLAUSE_MARKS and len(_first_clause(text)) < _FIRST_CLAUSE_MIN:
         text = end_mark + text
     pieces = _NEWLINES.sub("\n", split(text)).split("\n")
     if all(p in (" ", "") for p in pieces):
@@ -266,6 +276,9 @@ def presegment(text: str, language: str, method: str, *, collapse_punctuation: b
 __all__ = [
     "CLAUSE_MARKS",
     "MAX_SEGMENT_CHARS",
+    "MIN_MERGED_CHARS",
+    "CUT5_MARKS",
+    "pieces_before_merge",
     "clauses",
     "get_method",
     "method_names",

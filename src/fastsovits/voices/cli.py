@@ -31,9 +31,15 @@ def add_voices_parser(subparsers) -> argparse.ArgumentParser:
     )
     vp.add_argument("--data-dir", help=DATA_DIR_HELP)
     cmds = vp.add_subparsers(dest="voices_command", required=True, metavar="COMMAND")
-    ls = cmds.add_parser("list", help="the stored voices (name, language, text)")
+    ls = cmds.add_parser(
+        "list", help="the stored voices (name, language, text)", description="the stored voices (name, language, text)"
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per voice instead of a table")
-    add = cmds.add_parser("add", help="store a voice: a 3-10 s mono clip, its transcript and language")
+    add = cmds.add_parser(
+        "add",
+        help="store a voice: a 3-10 s mono clip, its transcript and language",
+        description="store a voice: a 3-10 s mono clip, its transcript and language",
+    )
     add.add_argument("name", help="1-64 letters, digits, '_', '-', '.'")
     add.add_argument("audio", help="the reference clip (wav, flac, ogg, mp3), 3 to 10 seconds")
     add.add_argument("--text", help="what the clip says (leave out for a style-only voice)")
@@ -41,18 +47,25 @@ def add_voices_parser(subparsers) -> argparse.ArgumentParser:
     add.add_argument(
         "--aux",
         action="append",
-        default=[],
         metavar="FILE",
         help="an extra clip averaged into the voice's style (repeat)",
     )
     add.add_argument("--model", help="the server model the voice is bound to (default: the server's default)")
     add.add_argument("--replace", action="store_true", help="replace a stored voice of the same name")
-    rm = cmds.add_parser("rm", help="remove stored voices")
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    ex = cmds.add_parser("export", help="write voices (clips, texts, languages) to a zip file")
+    rm = cmds.add_parser("rm", help="remove stored voices", description="remove stored voices")
+    rm.add_argument("names", nargs="+", metavar="NAME", help="the voices to remove")
+    ex = cmds.add_parser(
+        "export",
+        help="write voices (clips, texts, languages) to a zip file",
+        description="write voices (clips, texts, languages) to a zip file",
+    )
     ex.add_argument("names", nargs="*", metavar="NAME", help="voices to export (default: all)")
     ex.add_argument("-o", "--out", required=True, help="the zip file to write")
-    im = cmds.add_parser("import", help="store the voices of a zip file written by 'voices export'")
+    im = cmds.add_parser(
+        "import",
+        help="store the voices of a zip file written by 'voices export'",
+        description="store the voices of a zip file written by 'voices export'",
+    )
     im.add_argument("archive", help="the zip file")
     im.add_argument("--replace", action="store_true", help="replace stored voices of the same names")
     for cmd in (ls, add, rm, ex, im):  # also after the command: "voices list --data-dir DIR"
@@ -101,7 +114,7 @@ def cmd_voices(a: argparse.Namespace) -> int:
     if cmd == "add":
         from fastsovits.voices.validate import VoiceLimits, check_voice
 
-        clips = [_read(a.audio)] + [_read(x) for x in a.aux]
+        clips = [_read(a.audio)] + [_read(x) for x in a.aux or []]
         name, text, language = check_voice(a.name, a.text, a.language, clips, VoiceLimits())
         s = store.add(NewVoice(name, clips[0], text, language, tuple(clips[1:]), a.model), replace=a.replace)
         print(f"stored voice {s.name} in {store.path}")

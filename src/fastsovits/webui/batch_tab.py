@@ -172,4 +172,6 @@ def build(state: AppState, synth: SynthTab) -> None:
         concurrency_limit=4,
         api_name="batch",
     )
-    synth.refresh.click(lambda: gr.update(choices=[NO_VOICE, *[v.name for v in state.voices.list()]]), None, [voice])
+    synth.refresh.click(
+        lambda: gr.update(choices=[NO_VOICE, *[v.name for v in state.voices.list()]]), None, [voice], api_name=False
+    )

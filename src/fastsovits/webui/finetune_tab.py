@@ -313,7 +313,13 @@ def build(state: AppState, synth: SynthTab, tabs: Any) -> StepRunner:
         def handler(n, *v, _step=step):
             yield from run_step(state, runner, _step, n, *v)
 
-        btn.click(handler, [name, *values], [progress, log, status, table], concurrency_limit=None)
+        btn.click(
+            handler,
+            [name, *values],
+            [progress, log, status, table],
+            concurrency_limit=None,
+            api_name=f"finetune_{step}",
+        )
 
     def use_list_fn(n: str, path: str | None) -> tuple[Any, str]:
         try:
@@ -382,10 +388,10 @@ def build(state: AppState, synth: SynthTab, tabs: Any) -> StepRunner:
         except Exception as e:  # noqa: BLE001
             return gr.update(), gr.update(), gr.update(), error_text(e)
 
-    use_list.click(use_list_fn, [name, list_file], [table, status])
-    save_table.click(save_fn, [name, table], [status])
-    play.click(play_fn, [name, clip_no], [clip_audio, status])
-    cancel.click(cancel_fn, [name], [status])
-    export_btn.click(export_fn, [name], [status])
-    use_btn.click(use_fn, [name], [synth.gpt, synth.sovits, tabs, status])
+    use_list.click(use_list_fn, [name, list_file], [table, status], api_name=False)
+    save_table.click(save_fn, [name, table], [status], api_name=False)
+    play.click(play_fn, [name, clip_no], [clip_audio, status], api_name=False)
+    cancel.click(cancel_fn, [name], [status], api_name="finetune_cancel")
+    export_btn.click(export_fn, [name], [status], api_name="finetune_export")
+    use_btn.click(use_fn, [name], [synth.gpt, synth.sovits, tabs, status], api_name=False)
     return runner

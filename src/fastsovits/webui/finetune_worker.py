@@ -107,7 +107,9 @@ def _prepare(spec: dict, progress: Progress) -> None:
 
 
 def _overrides(spec: dict) -> dict:
-    return {**spec.get("overrides", {}), **{k: v for k, v in spec.get("settings", {}).items() if v is not None}}
+    """The form's settings, then the advanced YAML overrides on top (they win)."""
+    settings = {k: v for k, v in spec.get("settings", {}).items() if v is not None}
+    return {**settings, **spec.get("overrides", {})}
 
 
 def _train_gpt(spec: dict, progress: Progress) -> None:

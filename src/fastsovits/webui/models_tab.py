@@ -127,13 +127,17 @@ def build(state: AppState, synth: SynthTab) -> None:
     def do_refresh() -> tuple[Any, Any]:
         return table(state, refresh=True), gr.update(choices=labels(state))
 
-    refresh.click(do_refresh, None, [listing, pick])
-    pick.change(lambda label: info(state, label), [pick], [details])
+    refresh.click(do_refresh, None, [listing, pick], api_name=False)
+    pick.change(lambda label: info(state, label), [pick], [details], api_name="model_info")
 
     def dl_fn(v):
         yield from download(state, v)
 
-    dl.click(dl_fn, [version], [status], concurrency_limit=1)
+    dl.click(dl_fn, [version], [status], concurrency_limit=1, api_name="download")
     conv.click(
-        lambda g, s, n: convert(state, g, s, n), [synth.gpt, synth.sovits, name], [listing, status], concurrency_limit=1
+        lambda g, s, n: convert(state, g, s, n),
+        [synth.gpt, synth.sovits, name],
+        [listing, status],
+        concurrency_limit=1,
+        api_name="convert",
     )

@@ -103,5 +103,5 @@ def build(state: AppState, synth: SynthTab) -> None:
         [listing, pick, synth.voice, status],
         api_name="save_voice",
     )
-    pick.change(lambda n: preview(state, n), [pick], [player, info])
-    delete_btn.click(lambda n: delete(state, n), [pick], [listing, pick, synth.voice, status])
+    pick.change(lambda n: preview(state, n), [pick], [player, info], api_name=False)
+    delete_btn.click(lambda n: delete(state, n), [pick], [listing, pick, synth.voice, status], api_name=False)

@@ -61,12 +61,13 @@ def follow(state: AppState, runner: StepRunner, exp: fs.Experiment, step: str):
             yield _progress_html(st, extra), st.log_tail, f"⏳ {step} …"
             time.sleep(POLL_S)
             continue
+        runner.reap(exp.name, step)
         if st.state == "done":
             status = f"✅ {step} finished"
         elif st.state == "cancelled":
             status = f"⏹ {step} cancelled; run it again to resume"
         else:
-            status = f"❌ {step} failed: {st.error}"
+            status = f"❌ {step} failed: {st.error or 'see the log'}"
         yield _progress_html(st, extra), st.log_tail, status
         return
 

@@ -67,6 +67,17 @@ class StepRunner:
         with self._lock:
             self._procs[(exp, step)] = proc
 
+    def reap(self, exp: str, step: str, timeout: float = 30.0) -> None:
+        """After a step reported its end: wait for its process to exit (so the next step may start)."""
+        with self._lock:
+            proc = self._procs.get((exp, step))
+        if proc is not None:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
     def cancel(self, exp: str) -> str | None:
         with self._lock:
             procs = [(step, p) for (e, step), p in self._procs.items() if e == exp and p.poll() is None]
@@ -100,6 +111,8 @@ class StepRunner:
                     state, error = rec["state"], rec.get("error")
         with self._lock:
             proc = self._procs.get((exp, step))
+        if state == "idle" and proc is not None:  # started; the process has not written its first line yet
+            state, message = "running", "starting"
         if state == "running" and proc is not None and proc.poll() is not None:
             state, error = "failed", error or f"the step's process exited with code {proc.returncode}"
         if state == "running" and proc is None:

@@ -148,7 +148,8 @@ def build(state: AppState, synth: SynthTab) -> None:
                 fmt = gr.Dropdown(list(FORMATS), value="wav", label=t("batch_format"), elem_id="batch-format")
         with gr.Column():
             voice = gr.Dropdown(
-                [NO_VOICE, *[v.name for v in state.voices.list()]],
+                allow_custom_value=True,
+                choices=[NO_VOICE, *[v.name for v in state.voices.list()]],
                 value=NO_VOICE,
                 label=t("voice"),
                 elem_id="batch-voice",

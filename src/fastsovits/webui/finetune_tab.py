@@ -252,10 +252,18 @@ def build(state: AppState, synth: SynthTab, tabs: Any) -> StepRunner:
     with gr.Accordion(t("ft_step3"), open=True):
         with gr.Row():
             base_gpt = gr.Dropdown(
-                base_gpts, value=(base_gpts or [None])[0], label=t("ft_base_gpt"), elem_id="ft-base-gpt"
+                allow_custom_value=True,
+                choices=base_gpts,
+                value=(base_gpts or [None])[0],
+                label=t("ft_base_gpt"),
+                elem_id="ft-base-gpt",
             )
             base_sv = gr.Dropdown(
-                base_sovits, value=(base_sovits or [None])[0], label=t("ft_base_sovits"), elem_id="ft-base-sovits"
+                allow_custom_value=True,
+                choices=base_sovits,
+                value=(base_sovits or [None])[0],
+                label=t("ft_base_sovits"),
+                elem_id="ft-base-sovits",
             )
         prepare_btn = gr.Button(t("ft_prepare"), elem_id="ft-prepare")
     with gr.Accordion(t("ft_step4"), open=True):

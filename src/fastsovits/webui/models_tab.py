@@ -113,7 +113,9 @@ def build(state: AppState, synth: SynthTab) -> None:
             )
             refresh = gr.Button(t("refresh"), elem_id="models-refresh")
         with gr.Column(scale=2):
-            pick = gr.Dropdown(labels(state), label=t("models_info"), elem_id="models-pick")
+            pick = gr.Dropdown(
+                allow_custom_value=True, choices=labels(state), label=t("models_info"), elem_id="models-pick"
+            )
             details = gr.Markdown(elem_id="models-info")
     with gr.Row():
         with gr.Column():

@@ -47,10 +47,16 @@ def build(state: AppState) -> SynthTab:
     langs = language_choices(lang)
     with gr.Row():
         gpt = gr.Dropdown(
-            cat.gpt_labels(), value=(cat.gpt_labels() or [None])[0], label=t("gpt_model"), elem_id="gpt-model", scale=3
+            allow_custom_value=True,
+            choices=cat.gpt_labels(),
+            value=(cat.gpt_labels() or [None])[0],
+            label=t("gpt_model"),
+            elem_id="gpt-model",
+            scale=3,
         )
         sovits = gr.Dropdown(
-            cat.sovits_labels(),
+            allow_custom_value=True,
+            choices=cat.sovits_labels(),
             value=(cat.sovits_labels() or [None])[0],
             label=t("sovits_model"),
             elem_id="sovits-model",
@@ -62,7 +68,8 @@ def build(state: AppState) -> SynthTab:
     with gr.Row():
         with gr.Column():
             voice = gr.Dropdown(
-                [NO_VOICE, *[v.name for v in state.voices.list()]],
+                allow_custom_value=True,
+                choices=[NO_VOICE, *[v.name for v in state.voices.list()]],
                 value=NO_VOICE,
                 label=t("voice"),
                 info=t("no_voice"),

@@ -92,7 +92,9 @@ def build(state: AppState, synth: SynthTab) -> None:
             listing = gr.Dataframe(
                 table(state), headers=COLUMNS, label=t("voice_list"), interactive=False, elem_id="voice-table"
             )
-            pick = gr.Dropdown(names(state), label=t("preview"), elem_id="voice-preview-pick")
+            pick = gr.Dropdown(
+                allow_custom_value=True, choices=names(state), label=t("preview"), elem_id="voice-preview-pick"
+            )
             info = gr.Markdown()
             player = gr.Audio(type="filepath", interactive=False, label=t("preview"), elem_id="voice-preview")
             delete_btn = gr.Button(t("delete_voice"), variant="stop", elem_id="voice-delete")

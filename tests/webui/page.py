@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -65,18 +66,24 @@ def click(driver, elem_id: str) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", btn)
 
 
-def text_of(driver, elem_id: str) -> str:
-    """The element's text without gradio's elapsed-time line ("1.2s") of its progress overlay."""
-    import re
+OVERLAY = re.compile(r"^\s*(processing\b.*|queue:.*|[\d.]+(/[\d.]+)?s)\s*$")  # gradio's progress overlay lines
 
+
+def _lines(driver, elem_id: str) -> list[str]:
     els = driver.find_elements(By.ID, elem_id)
-    text = els[0].text if els else ""
-    return "\n".join(line for line in text.splitlines() if not re.fullmatch(r"\s*[\d.]+s(/[\d.]+s)?\s*", line))
+    return els[0].text.splitlines() if els else []
+
+
+def text_of(driver, elem_id: str) -> str:
+    """The element's text without the lines of gradio's progress overlay ("processing | 1.2/3.4s")."""
+    return "\n".join(line for line in _lines(driver, elem_id) if not OVERLAY.match(line))
 
 
 def pending(driver, elem_id: str) -> bool:
-    """gradio shows a progress overlay (a ``.wrap`` without ``hide``) on an output while its event runs."""
-    return bool(driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} .wrap:not(.hide)"))
+    """An output whose event is still running shows gradio's progress overlay."""
+    if driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} .wrap:not(.hide)"):
+        return True
+    return any(OVERLAY.match(line) for line in _lines(driver, elem_id))
 
 
 def wait_status(driver, elem_id: str, timeout: float = WAIT_S, contains: str = "", previous: str | None = None) -> str:

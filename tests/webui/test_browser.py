@@ -132,6 +132,27 @@ def test_bad_upload_shows_an_error_and_the_server_keeps_serving(webui, browser_f
     assert result[3].startswith("✅"), result[3]
 
 
+def test_streaming_toggle_plays_while_generating(webui, browser_factory) -> None:
+    driver = browser_factory()
+    P.open_page(driver, webui.url)
+    P.upload(driver, "ref-audio", webui.ref_wav)
+    P.wait_upload(driver, "ref-audio")
+    P.type_into(driver, "ref-text", REF_TEXT)
+    P.type_into(driver, "target-text", "A streamed sentence. And another one after it.")
+    driver.execute_script("document.querySelector('#streaming input').click()")
+    P.wait_for(lambda: driver.find_element(By.ID, "synthesize-stream-btn").is_displayed(), "the streaming button")
+    assert not driver.find_element(By.ID, "synthesize-btn").is_displayed()
+    before = P.text_of(driver, "synth-status")
+    P.click(driver, "synthesize-stream-btn")
+    status = P.wait_status(driver, "synth-status", previous=before)
+    assert status.startswith("✅"), status
+    streamed = P.wait_for(lambda: driver.execute_script(AUDIO_ELEMENTS_JS, "#stream-out"), "the streaming player")
+    assert streamed[0][0].startswith("blob:")
+    href = driver.find_element(By.CSS_SELECTOR, "#audio-out a.download-link").get_attribute("href")
+    wav, sr = sf.read(io.BytesIO(httpx.get(href, timeout=30).content))
+    assert f"{len(wav) / sr:.2f} s of audio" in status
+
+
 def test_batch_tab_delivers_a_zip_whose_manifest_lists_every_line(webui, browser_factory, screenshots) -> None:
     lines = ["The first line of the batch.", "A second line.", "!!!", "And the last one."]
     src = webui.root / "lines.txt"

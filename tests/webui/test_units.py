@@ -155,3 +155,17 @@ def test_chinese_ui_text_is_complete() -> None:
     assert translator("zh")("tab_synth") == "语音合成"
     assert ("多语种混合", "auto") in language_choices("zh") and ("凑四句一切", "cut1") in split_choices("zh")
     assert [v for _, v in language_choices("en", "v1")] == ["all_zh", "en", "all_ja", "zh", "ja", "auto"]
+
+
+def test_app_builds_in_chinese(tmp_path) -> None:
+    from fastsovits.webui.app import build_app
+    from fastsovits.webui.config import WebUIConfig
+
+    (tmp_path / "models").mkdir()
+    demo, state, runner = build_app(WebUIConfig(models_dir=tmp_path / "models", data_dir=tmp_path / "data",
+                                                language="zh"))  # fmt: skip
+    labels = {getattr(b, "label", None) for b in demo.blocks.values()}
+    assert {"语音合成", "批量合成", "音色库", "微调训练", "模型管理"} <= labels
+    assert {"/synthesize", "/batch", "/finetune_prepare"} <= {f"/{d.api_name}" for d in demo.fns.values()
+                                                              if d.api_name}  # fmt: skip
+    state.pool.close()

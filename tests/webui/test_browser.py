@@ -141,7 +141,7 @@ def test_streaming_toggle_plays_while_generating(webui, browser_factory) -> None
     P.type_into(driver, "target-text", "A streamed sentence. And another one after it.")
     driver.execute_script("document.querySelector('#streaming input').click()")
     P.wait_for(lambda: driver.find_element(By.ID, "synthesize-stream-btn").is_displayed(), "the streaming button")
-    assert not driver.find_element(By.ID, "synthesize-btn").is_displayed()
+    assert not [b for b in driver.find_elements(By.ID, "synthesize-btn") if b.is_displayed()]
     before = P.text_of(driver, "synth-status")
     P.click(driver, "synthesize-stream-btn")
     status = P.wait_status(driver, "synth-status", previous=before)

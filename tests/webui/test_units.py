@@ -106,6 +106,11 @@ def test_transcripts_table_and_list(tmp_path) -> None:
     for name in ("v1-e2.ckpt", "v1-e10.ckpt", "v1_e3_s30.pth", "v1_e3_s9.pth"):
         (exp.weights / name).write_bytes(name.encode())
     gpt, sovits = fs.export(exp, tmp_path / "exports")
+    upload = tmp_path / "my take (1).wav"
+    upload.write_bytes(b"RIFF")
+    assert (fs.store_uploads(exp, [str(upload)]) / "my_take__1_.wav").read_bytes() == b"RIFF"
+    with pytest.raises(InvalidInput):
+        fs.store_uploads(exp, [str(tmp_path / "notes.txt")])
     assert gpt.read_bytes() == b"v1-e10.ckpt" and sovits.read_bytes() == b"v1_e3_s30.pth"
 
 

@@ -62,8 +62,16 @@ def store_uploads(exp: Experiment, uploads: list[str]) -> Path:
             raise InvalidInput(f"{src.name!r} is not an audio file ({', '.join(AUDIO_SUFFIXES)})")
         if src.stat().st_size > MAX_UPLOAD_BYTES:
             raise InvalidInput(f"{src.name!r} is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
-        shutil.copyfile(src, exp.raw / safe_name(src.name, "file name"))
+        shutil.copyfile(src, exp.raw / _file_name(src.name))
     return exp.raw
+
+
+def _file_name(name: str) -> str:
+    """An uploaded file's name made safe for the experiment folder (spaces and the like become '_')."""
+    import re
+
+    clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip(".")[-64:]
+    return clean if clean and clean[0].isalnum() else f"audio_{clean}"[-64:]
 
 
 def clip_names(exp: Experiment) -> list[str]:

@@ -174,3 +174,13 @@ def test_app_builds_in_chinese(tmp_path) -> None:
     assert {"/synthesize", "/batch", "/finetune_prepare"} <= {f"/{d.api_name}" for d in demo.fns.values()
                                                               if d.api_name}  # fmt: skip
     state.pool.close()
+
+
+def test_registering_the_command_is_light() -> None:
+    """``fastsovits.cli`` imports the WebUI's parser: that must not pull gradio or torch in."""
+    import subprocess
+    import sys
+
+    code = "import sys, fastsovits.webui.cli; print([m for m in ('gradio', 'torch') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

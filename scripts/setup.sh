@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything fastsovits needs on a fresh Debian/Ubuntu machine:
 #   1. Debian packages the tests need (Open JTalk dictionary for Japanese; espeak-ng, the voice of the
-#      synthetic training corpus), when apt is usable;
+#      synthetic training corpus; chromium + chromium-driver for the WebUI browser tests; ffmpeg, which
+#      gradio needs for streamed audio), when apt is usable;
 #   2. a virtual environment with torch: without an NVIDIA GPU the CPU build (from TORCH_CPU_INDEX,
 #      default https://download.pytorch.org/whl/cpu, when the default index would give the CUDA build);
 #      TORCH_INDEX forces an index, TORCH_SPEC the version (scripts/torch_index.sh);
@@ -13,7 +14,7 @@ VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
-apt_packages=(open-jtalk-mecab-naist-jdic espeak-ng)
+apt_packages=(open-jtalk-mecab-naist-jdic espeak-ng chromium chromium-driver ffmpeg)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -26,7 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
       || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null; }
   else
-    echo "setup: WARNING: cannot install ${missing[*]} (no apt/root); Japanese G2P will need FASTSOVITS_OPENJTALK_DICT" >&2
+    echo "setup: WARNING: cannot install ${missing[*]} (no apt/root); Japanese G2P will need FASTSOVITS_OPENJTALK_DICT," \
+      "the WebUI browser tests /usr/bin/chromium and /usr/bin/chromedriver" >&2
   fi
 fi
 

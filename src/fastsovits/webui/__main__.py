@@ -1,0 +1,3 @@
+from fastsovits.webui.cli import main
+
+raise SystemExit(main())

@@ -199,6 +199,12 @@ def _add_demo(sub: Sub) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def _add_webui(sub: Sub) -> None:
+    from fastsovits.webui.cli import add_webui_parser
+
+    add_webui_parser(sub)  # fastsovits webui --models DIR ...
+
+
 def _add_voices(sub: Sub) -> None:
     from fastsovits.voices.cli import add_voices_parser
 
@@ -213,7 +219,7 @@ def _add_prepare_commands(sub: Sub) -> None:
 
 COMMANDS: tuple[Callable[[Sub], None], ...] = (
     _add_phonemize, _add_split, _add_setup_text_data, _add_convert, _add_detect, add_synthesize, add_batch,
-    _add_download, _add_info, add_serve, _add_voices, _add_prepare_commands, add_train, _add_demo,
+    _add_download, _add_info, add_serve, _add_voices, _add_webui, _add_prepare_commands, add_train, _add_demo,
 )  # fmt: skip
 
 

@@ -64,6 +64,7 @@ class WebUI:
                "--roots", str(self.roots), "--port", str(self.port), "--device", "cpu", "--train-device", "cpu",
                "--num-slots", "8", "--max-len", "256", "--max-new-tokens", str(MAX_NEW_TOKENS)]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+               "FASTSOVITS_DATA_DIR": str(root / "voice-store"),
                "GRADIO_TEMP_DIR": str(root / "gradio-tmp"), "TMPDIR": str(root / "tmp")}  # fmt: skip
         (root / "tmp").mkdir()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)

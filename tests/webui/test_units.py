@@ -184,3 +184,24 @@ def test_registering_the_command_is_light() -> None:
     code = "import sys, fastsovits.webui.cli; print([m for m in ('gradio', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_voice_library_is_the_servers_voice_store(tmp_path) -> None:
+    from fastsovits.voices.store import VoiceStore as ServerStore
+    from fastsovits.webui.voice_store import SharedVoiceStore
+
+    ui = SharedVoiceStore(tmp_path / "store", tmp_path / "cache")
+    wav = write_reference(tmp_path / "ref.wav").read_bytes()
+    rec = ui.save("alice", wav, ".wav", "Hello there.", "en")
+    assert rec.audio_path.read_bytes() == wav and ui.get("alice").text == "Hello there."
+    server = ServerStore.open(tmp_path / "store")  # what `fastsovits serve --data-dir` reads
+    assert server.get("alice").audio == wav and server.get("alice").language == "en"
+    with pytest.raises(ReferenceAudioError):
+        ui.save("bob", b"not audio", ".wav", None, None)
+    with pytest.raises(InvalidInput):
+        ui.save("../evil", wav, ".wav", None, None)
+    assert [v.name for v in ui.list()] == ["alice"]
+    ui.delete("alice")
+    assert "alice" not in server
+    with pytest.raises(MissingResource):
+        ui.get("alice")

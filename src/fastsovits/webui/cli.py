@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastsovits.errors import InvalidParameter
+from fastsovits.limits import MAX_NEW_TOKENS
 
 DESCRIPTION = (
     "The browser UI: synthesize with any model of the models folder, batch jobs, a voice library, the whole "
@@ -51,7 +52,10 @@ def add_webui_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-slots", type=int, help="KV-cache slots per model (default: sized from free memory)")
     p.add_argument("--max-len", type=int, help="tokens per KV-cache slot")
     p.add_argument("--max-models", type=int, default=2, help="models kept loaded at once (default 2)")
-    p.add_argument("--max-new-tokens", type=int, default=1500, help="cap on semantic tokens per sentence")
+    p.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="cap on semantic tokens per sentence")
+    p.add_argument("--voices-data-dir", metavar="DIR",
+                   help="the voice store shared with 'fastsovits serve --data-dir' (default: the server's, "
+                        "$FASTSOVITS_DATA_DIR or ~/.local/share/fastsovits)")
     p.add_argument("--whisper", metavar="DIR", help="faster-whisper model folder for the transcribe step")
     p.add_argument("--train-device", default="auto", help="device for data preparation and training (auto)")
 
@@ -98,6 +102,7 @@ def config_from_args(a: argparse.Namespace):
         max_new_tokens=a.max_new_tokens,
         whisper_dir=Path(a.whisper).resolve() if a.whisper else None,
         train_device=a.train_device,
+        voice_data_dir=Path(a.voices_data_dir).resolve() if a.voices_data_dir else None,
     )
 
 

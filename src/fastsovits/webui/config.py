@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastsovits.limits import MAX_NEW_TOKENS
+
 MAX_TEXT_CHARS = 5000  # target text per synthesis
 MAX_REF_SECONDS = 30.0  # longest reference upload accepted (the engine wants 3-10 s)
 MAX_AUX_REFS = 8  # auxiliary references averaged into the timbre
@@ -33,10 +35,11 @@ class WebUIConfig:
     num_slots: int | None = None  # KV-cache slots per loaded model (None: sized from free memory)
     max_len: int | None = None
     max_models: int = 2  # resident models (LRU; a model in use is never evicted)
-    max_new_tokens: int = 1500  # cap on semantic tokens per sentence
+    max_new_tokens: int = MAX_NEW_TOKENS  # cap on semantic tokens per sentence
     whisper_dir: Path | None = None  # a faster-whisper model folder for the transcribe step
     train_device: str = "auto"
     extra_model_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    voice_data_dir: Path | None = None  # the voice store shared with `fastsovits serve` (None: its default)
 
     @property
     def voices_dir(self) -> Path:

@@ -1,10 +1,7 @@
 """Every call the WebUI makes into the engine, in one place.
 
-The tabs never touch ``TTS`` or the engine directly: they call the functions here. When the engine
-grows ``tts.submit(...)`` (a handle whose ``result()`` carries per-sentence index, stop reason and
-tokens) and ``tts.stats()``, only this module changes. Until then, :func:`synthesize` reads the
-per-sentence tokens from the stream's job handle and :func:`engine_stats` reads the engine's recent
-step sizes; those are the only two places that look past the public ``TTS`` API.
+The tabs never touch ``TTS`` directly: they call the functions here, which use its public API only
+(``submit`` handles whose chunks carry each sentence's ``SentenceResult``, and ``stats``).
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ class SentenceInfo:
     index: int
     text: str
     tokens: int
-    stop_reason: str  # "eos" | "max_tokens"
+    stop_reason: str  # "eos" | "max_tokens" | "aborted", with the sentence guard's retries
     seconds: float  # audio length
     ready_after_s: float  # wall time from submission until this sentence was ready
 
@@ -52,7 +49,7 @@ class SynthesisResult:
 
 @dataclass(frozen=True)
 class EngineStats:
-    steps: int  # recent decode steps
+    steps: int  # decode steps
     max_rows: int  # largest batch among them
     multi_row_steps: int  # steps that carried more than one row
     mean_rows: float
@@ -186,45 +183,38 @@ def presegment(text: str, language: str, method: str) -> list[str]:
 
 
 def synthesize(tts, text: str, reference, language: str, params: SynthesisParams) -> SynthesisResult:
-    """The whole text, with per-sentence details, through the engine's batched path."""
+    """The whole text, with per-sentence details (how each sentence ended), through the batching engine."""
     import numpy as np
 
     from fastsovits.api import Audio
 
     t0 = time.perf_counter()
-    stream = tts.stream(text, reference, language, params.with_(streaming_mode=False))
-    pieces, ready = [], []
-    for chunk in stream:
+    handle = tts.submit(text, reference, language, params.with_(streaming_mode=False), stream=False)
+    pieces, infos = [], []
+    for chunk in handle:
         pieces.append(chunk.samples)
-        ready.append(time.perf_counter() - t0)
-    tokens = stream.handle.tokens  # replaced by tts.submit(...).result() when the engine offers it
-    sentences = presegment(text, language, params.text_split_method)
-    gap = int(tts.sample_rate * params.fragment_interval)
-    infos = []
-    for i, samples in enumerate(pieces):
-        n = len(tokens.get(i, []))
-        infos.append(
-            SentenceInfo(
-                i,
-                sentences[i] if i < len(sentences) else "",
-                n,
-                "max_tokens" if n >= params.max_new_tokens else "eos",
-                round((len(samples) - gap) / tts.sample_rate, 3),
-                round(ready[i], 3),
-            )
-        )
+        if chunk.sentence is not None:
+            infos.append(_info(chunk.sentence, time.perf_counter() - t0))
     audio = Audio(np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32), tts.sample_rate)
     return SynthesisResult(audio, infos, time.perf_counter() - t0)
 
 
+def _info(sentence, ready_after_s: float) -> SentenceInfo:
+    """A row of the details table from the engine's ``SentenceResult``."""
+    reason = sentence.stop_reason.value + (f" (retries: {', '.join(sentence.retries)})" if sentence.retries else "")
+    return SentenceInfo(sentence.index, sentence.text, sentence.tokens, reason, round(sentence.audio_seconds, 3),
+                        round(ready_after_s, 3))
+
+
 def stream(tts, text: str, reference, language: str, params: SynthesisParams):
-    """Audio pieces as they are decoded (token streaming inside sentences); ``.cancel()`` stops it."""
-    return tts.stream(text, reference, language, params.with_(streaming_mode=True))
+    """Audio pieces as they are decoded (token streaming inside sentences); ``.cancel()`` stops it.
+    Each sentence's last piece carries its ``SentenceResult`` (``chunk.sentence``)."""
+    return tts.submit(text, reference, language, params.with_(streaming_mode=True), stream=True)
 
 
-def stream_tokens(audio_stream) -> dict[int, int]:
-    """Tokens generated per sentence of a finished stream (from ``tts.submit`` results once available)."""
-    return {i: len(t) for i, t in audio_stream.handle.tokens.items()}
+def sentence_details(chunks: Sequence) -> list[SentenceInfo]:
+    """Per-sentence details of streamed chunks (from each sentence's last chunk)."""
+    return [_info(c.sentence, 0.0) for c in chunks if getattr(c, "sentence", None) is not None]
 
 
 def run_batch(tts, items: list, out_dir: Path, reference, language: str, fmt: str, params: SynthesisParams) -> dict:
@@ -239,9 +229,11 @@ def read_batch_items(path: Path) -> list:
     return read_items(path)
 
 
-def engine_stats(tts, last: int = 2000) -> EngineStats:
-    """Batch sizes of the most recent decode steps (``tts.stats()`` once the engine has it)."""
-    sizes = list(tts.engine.batch_sizes)[-last:]
-    if not sizes:
+def engine_stats(tts) -> EngineStats:
+    """Decode-step batch sizes since the model was loaded (``TTS.stats``'s histogram)."""
+    hist = tts.stats().steps_by_rows
+    steps = sum(hist.values())
+    if not steps:
         return EngineStats(0, 0, 0, 0.0)
-    return EngineStats(len(sizes), max(sizes), sum(1 for s in sizes if s > 1), round(sum(sizes) / len(sizes), 2))
+    multi = sum(n for rows, n in hist.items() if rows > 1)
+    return EngineStats(steps, max(hist), multi, round(sum(r * n for r, n in hist.items()) / steps, 2))

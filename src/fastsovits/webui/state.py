@@ -15,7 +15,7 @@ from fastsovits.webui.catalog import Catalog, scan
 from fastsovits.webui.config import WebUIConfig
 from fastsovits.webui.engine_access import EnginePool
 from fastsovits.webui.i18n import translator
-from fastsovits.webui.voice_store import DiskVoiceStore, VoiceStore
+from fastsovits.webui.voice_store import SharedVoiceStore, VoiceStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class AppState:
             d.mkdir(parents=True, exist_ok=True)
         self.t = translator(config.language)
         self.pool = EnginePool(config)
-        self.voices: VoiceStore = voices or DiskVoiceStore(config.voices_dir)
+        self.voices: VoiceStore = voices or SharedVoiceStore(config.voice_data_dir, config.voices_dir)
         # Files handed to browsers (outputs, previews) live in the system temp folder, which gradio serves.
         self.out_dir = Path(tempfile.mkdtemp(prefix="fastsovits-webui-"))
         self._catalog_lock = threading.Lock()

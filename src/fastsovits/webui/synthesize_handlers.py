@@ -248,18 +248,17 @@ def synthesize_streaming(
         with state.pool.use(key, state.catalog()) as tts:
             ref = ea.load_reference(tts, src, rtext, rlang, aux_paths)
             sr = ea.sample_rate(tts)
-            pieces, seconds = [], {}
+            pieces, chunks = [], []
             stream = ea.stream(tts, text, ref, text_lang, params)
             try:
                 for chunk in stream:
                     pieces.append(chunk.samples)
-                    seconds[chunk.index] = seconds.get(chunk.index, 0.0) + chunk.duration
+                    chunks.append(chunk)
                     yield encode_audio(chunk.samples, sr, "wav"), keep, keep, keep, "⏳ …", keep, keep
             finally:
                 stream.close()
-            tokens = ea.stream_tokens(stream)
             stats = stats_markdown(ea.engine_stats(tts))
-        details = [[i, "", tokens.get(i, 0), "", round(s, 3), ""] for i, s in sorted(seconds.items())]
+        details = [[s.index, s.text, s.tokens, s.stop_reason, s.seconds, ""] for s in ea.sentence_details(chunks)]
         samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         yield None, *_finish(state, samples, sr, details, params, stats)
     except Exception as e:  # noqa: BLE001 - shown to the user; the server keeps running

@@ -119,3 +119,58 @@ def record_dict(rec: VoiceRecord) -> dict:
     d = asdict(rec)
     d["audio_path"] = rec.audio_path.name
     return d
+
+
+class SharedVoiceStore:
+    """The voice library kept in the voice store ``fastsovits serve`` uses (``fastsovits.voices``): a
+    voice saved here can be named in HTTP requests, and voices uploaded to the server appear here.
+
+    Clips are validated by the store's own rules (``voices.validate``) before anything is written;
+    the browser plays a copy of each clip written to ``cache_dir``."""
+
+    def __init__(self, data_dir: Path | None, cache_dir: Path) -> None:
+        from fastsovits.voices.store import VoiceStore as SqliteStore
+        from fastsovits.voices.validate import VoiceLimits
+
+        self.store = SqliteStore.open(data_dir)
+        self.limits = VoiceLimits()
+        self.cache_dir = cache_dir
+        cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def _record(self, name: str) -> VoiceRecord:
+        from fastsovits.voices.store import VoiceNotFound
+
+        try:
+            voice = self.store.get(name)
+        except VoiceNotFound:
+            raise MissingResource(f"no saved voice named {name!r}") from None
+        path = self.cache_dir / f"{safe_name(voice.name, 'voice name')}-{voice.id}.wav"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(voice.audio)
+            tmp.replace(path)
+        return VoiceRecord(voice.name, path, voice.text, voice.language, voice.created)
+
+    def list(self) -> list[VoiceRecord]:
+        return [self._record(v.name) for v in self.store.list()]
+
+    def get(self, name: str) -> VoiceRecord:
+        return self._record(name)
+
+    def save(self, name: str, audio: bytes, suffix: str, text: str | None, language: str | None) -> VoiceRecord:
+        from fastsovits.voices.store import NewVoice
+        from fastsovits.voices.validate import check_voice
+
+        if text and not language:
+            raise InvalidInput("the voice's text needs its language")
+        name, text, language = check_voice(name, text or None, language if text else None, [audio], self.limits)
+        self.store.add(NewVoice(name, audio, text, language), replace=True)
+        return self._record(name)
+
+    def delete(self, name: str) -> None:
+        from fastsovits.voices.store import VoiceNotFound
+
+        try:
+            self.store.remove(name)
+        except VoiceNotFound:
+            raise MissingResource(f"no saved voice named {name!r}") from None

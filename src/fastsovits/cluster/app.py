@@ -1,0 +1,101 @@
+"""Build and run the Serve application: the engine deployment (custom router) behind the ingress."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from fastsovits.cluster.settings import ClusterSettings
+from fastsovits.server.config import ModelSpec, ServerConfig
+
+log = logging.getLogger("fastsovits.cluster")
+ENGINE_NAME, INGRESS_NAME = "FastSovitsEngine", "FastSovitsIngress"
+
+
+def engine_config(config: ServerConfig, settings: ClusterSettings) -> ServerConfig:
+    """A replica's own server config: its admission never refuses before Serve's queue limit does."""
+    from dataclasses import replace
+
+    return replace(config, queue_limit=settings.replica_queue + 1, voices_file=None)
+
+
+def build_application(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], settings: ClusterSettings,
+                      default_voice: str | None = None):
+    from ray import serve
+    from ray.serve.config import RequestRouterConfig
+
+    from fastsovits.cluster.engine import EngineReplica
+    from fastsovits.cluster.ingress import Ingress
+
+    actor = {"num_cpus": settings.cpus_per_replica, "num_gpus": settings.gpus_per_replica}
+    scaling = ({"autoscaling_config": settings.autoscaling} if settings.autoscaling
+               else {"num_replicas": settings.replicas})
+    engine = serve.deployment(
+        EngineReplica, name=ENGINE_NAME, ray_actor_options=actor, max_ongoing_requests=settings.replica_queue,
+        max_queued_requests=settings.max_queued, health_check_period_s=settings.health_check_period_s,
+        graceful_shutdown_timeout_s=config.shutdown_timeout_s,
+        request_router_config=RequestRouterConfig(
+            request_router_class="fastsovits.cluster.router:FastSovitsRouter",
+            request_router_kwargs={"kind": settings.router.value, "imbalance_threshold": settings.imbalance_threshold,
+                                   "stats_period_s": settings.stats_period_s},
+            request_routing_stats_period_s=settings.stats_period_s,
+            request_routing_stats_timeout_s=max(settings.stats_period_s, 5.0)),
+        **scaling)
+    threads = max(1, int(settings.cpus_per_replica)) if settings.gpus_per_replica == 0 else None
+    ingress_limit = config.queue_limit + 8  # the ingress's own admission (queue_limit) answers 503 first
+    ingress = serve.deployment(serve.ingress()(Ingress), name=INGRESS_NAME, num_replicas=settings.ingress_replicas,
+                               ray_actor_options={"num_cpus": settings.ingress_cpus},
+                               max_ongoing_requests=ingress_limit)
+    return ingress.bind(engine.bind(default, engine_config(config, settings), settings.namespace, threads), config,
+                        default, models, settings.namespace, default_voice)
+
+
+def start_ray(settings: ClusterSettings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, namespace=settings.namespace, log_to_driver=False)
+    else:
+        ray.init(num_cpus=settings.local_cpus, _memory=settings.local_memory_bytes, namespace=settings.namespace,
+                 object_store_memory=settings.object_store_bytes, include_dashboard=False, log_to_driver=False)
+
+
+def deploy(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], settings: ClusterSettings,
+           voices=(), default_voice: str | None = None) -> None:
+    """Start (or join) Ray, put the declared voices in the store, and run the application on host:port."""
+    from ray import serve
+
+    from fastsovits.cluster.voice_store import RayVoiceStore
+
+    start_ray(settings)
+    store = RayVoiceStore(settings.namespace)
+    for voice in voices:
+        store.put(voice)
+    serve.start(http_options={"host": config.host, "port": config.port})
+    app = build_application(config, default, models, settings, default_voice)
+    serve.run(app, name=settings.app_name, route_prefix="/")
+
+
+def shutdown(settings: ClusterSettings) -> None:
+    import ray
+    from ray import serve
+
+    serve.delete(settings.app_name)
+    if not settings.ray_address:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def run(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], settings: ClusterSettings,
+        voices=(), default_voice: str | None = None) -> None:
+    """Deploy, then wait for SIGINT/SIGTERM and take the application down."""
+    deploy(config, default, models, settings, voices, default_voice)
+    log.info("fastsovits on Ray Serve at http://%s:%d", config.host, config.port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    shutdown(settings)

@@ -18,9 +18,9 @@ from anyio import to_thread
 from fastsovits.cluster.messages import EngineJob, RouteInfo, VoiceRef
 from fastsovits.errors import InvalidInput
 from fastsovits.server.config import ModelSpec, ServerConfig
+from fastsovits.server.errors import status_of
 from fastsovits.server.metrics import ServerMetrics
 from fastsovits.server.models import ModelRegistry
-from fastsovits.server.errors import status_of
 from fastsovits.server.speech import SpeechJob, SpeechService
 from fastsovits.server.voices import Voice
 
@@ -50,6 +50,7 @@ class EngineReplica:
         self.store = RayVoiceStore(namespace)
         self._voices: OrderedDict[str, Voice] = OrderedDict()  # content key -> voice fetched from the store
         self._encoded: OrderedDict[tuple[str, str], None] = OrderedDict()  # (model, voice key) encoded here
+        self.cancelled = 0  # jobs stopped before their end (the ingress went away: client gone, timeout)
         async with self.models.lease():  # the default model, so the first request does not pay its load
             pass
         log.info("engine replica %s ready", self.replica)
@@ -107,6 +108,8 @@ class EngineReplica:
             status = 499 if isinstance(e, (GeneratorExit, asyncio.CancelledError)) else status_of(e)
             raise
         finally:
+            if status == 499:
+                self.cancelled += 1
             stream.close(status)  # an unfinished job is cancelled in the engine; its cache slots are freed
 
     async def reference(self, ref: VoiceRef, model: ModelSpec) -> RouteInfo:
@@ -126,7 +129,8 @@ class EngineReplica:
         """Read by Serve every ``stats_period_s`` and handed to the router as this replica's ``routing_stats``."""
         return {"replica": self.replica, "models": list(self.models.resident),
                 "voices": [key for (_, key) in self._encoded],
-                "queued_rows": sum(int(s["waiting_rows"]) for s in self.models.stats().values())}
+                "queued_rows": sum(int(s["waiting_rows"]) for s in self.models.stats().values()),
+                "in_flight": self.service.admission.count, "cancelled": self.cancelled}
 
     def stats(self) -> dict:
         return {"replica": self.replica, "models": self.models.stats(), "in_flight": self.service.admission.count}

@@ -149,9 +149,9 @@ class RouteHeaders:
 def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], handle, namespace: str,
                       default_voice: str | None = None):
     """The FastAPI app of one ingress replica."""
-    from fastsovits.cluster.voice_store import RayVoiceStore, SharedVoiceRegistry
     import prometheus_client
 
+    from fastsovits.cluster.voice_store import RayVoiceStore, SharedVoiceRegistry
     from fastsovits.server.app import create_app
 
     prometheus_client.disable_created_metrics()  # this process is the ingress's own: no *_created series
@@ -172,7 +172,8 @@ def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[Mod
     async def cluster_view():
         """Engine replicas as the router sees them: resident models, voices held, queued sentences."""
         return {"replicas": {r: {"models": list(s.get("models", ())), "voices": len(s.get("voices", ())),
-                                 "queued_rows": s.get("queued_rows", 0)} for r, s in cluster.router_view().items()},
+                                 "queued_rows": s.get("queued_rows", 0), "in_flight": s.get("in_flight", 0),
+                                 "cancelled": s.get("cancelled", 0)} for r, s in cluster.router_view().items()},
                 "answered": {r: list(m) for r, m in cluster._models.items()}}
 
     return app

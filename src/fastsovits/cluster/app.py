@@ -99,3 +99,37 @@ def run(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], setti
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     shutdown(settings)
+
+
+def from_args(args: dict):
+    """Serve application builder for ``serve run`` / ``serve deploy`` / KubeRay (``import_path``).
+
+    ``args`` holds field names of ``ModelSpec`` (``gpt``, ``sovits``, ``hubert_dir``, ``path``, ...),
+    ``ServerConfig`` (``voices_file``, ``ref_root``, ``max_models``, ``device``, ...) and
+    ``ClusterSettings`` (``replicas``, ``gpus_per_replica``, ``router``, ...); unknown names are an error.
+    """
+    from dataclasses import fields
+    from pathlib import Path
+
+    from fastsovits.cluster.voice_store import RayVoiceStore
+    from fastsovits.errors import InvalidParameter
+    from fastsovits.server.voices import VoiceRegistry, load_voices_file
+
+    groups = {cls: {f.name for f in fields(cls)} for cls in (ModelSpec, ServerConfig, ClusterSettings)}
+    unknown = set(args) - set().union(*groups.values())
+    if unknown:
+        raise InvalidParameter(f"unknown application arguments {sorted(unknown)}")
+    pick = {cls: {k: v for k, v in args.items() if k in names} for cls, names in groups.items()}
+    for key in ("ref_root", "weights_root", "voices_file"):
+        if pick[ServerConfig].get(key):
+            pick[ServerConfig][key] = Path(pick[ServerConfig][key])
+    spec = ModelSpec(**{"name": "default", **pick[ModelSpec]})
+    config = ServerConfig(**pick[ServerConfig])
+    settings = ClusterSettings(**pick[ClusterSettings])
+    voices, models = VoiceRegistry(), []
+    if config.voices_file is not None:
+        models = load_voices_file(config.voices_file, voices, spec, config.max_audio_seconds)
+        store = RayVoiceStore(settings.namespace)
+        for voice in voices.list():
+            store.put(voice)
+    return build_application(config, spec, models, settings, voices.default)

@@ -37,6 +37,8 @@ class ClusterSettings:
     health_check_period_s: float = 2.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.router, RouterKind):
+            object.__setattr__(self, "router", RouterKind(self.router))  # from a config file's string
         if self.replicas < 1:
             raise InvalidParameter(f"--replicas={self.replicas} must be at least 1")
         if (self.min_replicas is None) != (self.max_replicas is None):

@@ -33,8 +33,12 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 PCM_RATE = 24000  # OpenAI pcm
-TEXTS = ("Hello there, how are you today?", "The weather is lovely this morning.",
-         "Please call me back when you can.", "This is a short test of the system.")
+TEXTS = (
+    "Hello there, how are you today?",
+    "The weather is lovely this morning.",
+    "Please call me back when you can.",
+    "This is a short test of the system.",
+)
 
 
 def free_port() -> int:
@@ -56,9 +60,35 @@ def write_voices(d: Path, ref: Path, n: int) -> Path:
 def start(a: argparse.Namespace, voices: Path, extra: list[str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     module = "fastsovits.cluster" if "--ray" in extra else "fastsovits"
-    cmd = [sys.executable, "-m", module, "serve", "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
-           "--device", "cpu", "--num-slots", "16", "--max-len", "256", "--max-new-tokens", str(a.tokens),
-           "--threads", "1", "--port", str(port), "--voices", str(voices), "--queue-limit", "128", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        module,
+        "serve",
+        "--gpt",
+        a.gpt,
+        "--sovits",
+        a.sovits,
+        "--hubert",
+        a.hubert,
+        "--device",
+        "cpu",
+        "--num-slots",
+        "16",
+        "--max-len",
+        "256",
+        "--max-new-tokens",
+        str(a.tokens),
+        "--threads",
+        "1",
+        "--port",
+        str(port),
+        "--voices",
+        str(voices),
+        "--queue-limit",
+        "128",
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
     url = f"http://127.0.0.1:{port}"
@@ -95,8 +125,11 @@ def stop(proc: subprocess.Popen) -> None:
 async def one(c: httpx.AsyncClient, voice: str, text: str) -> tuple[float | None, float]:
     t0 = time.perf_counter()
     first, nbytes = None, 0
-    async with c.stream("POST", "/v1/audio/speech", json={"model": "tts-1", "input": text, "voice": voice,
-                                                          "response_format": "pcm", "seed": 1}) as r:
+    async with c.stream(
+        "POST",
+        "/v1/audio/speech",
+        json={"model": "tts-1", "input": text, "voice": voice, "response_format": "pcm", "seed": 1},
+    ) as r:
         if r.status_code != 200:
             return None, 0.0
         async for chunk in r.aiter_bytes():
@@ -130,10 +163,18 @@ async def phase(url: str, clients: int, requests: int, voices: int, seed: int) -
         await asyncio.gather(*(worker(c) for _ in range(clients)))
     wall = time.perf_counter() - t0
     ms = np.array(firsts) * 1000 if firsts else np.array([np.nan])
-    return {"clients": clients, "requests": requests, "errors": errors, "wall_s": round(wall, 2),
-            "requests_per_s": round(len(firsts) / wall, 2), "audio_s_per_s": round(audio / wall, 2),
-            "first_audio_ms": {"p50": round(float(np.percentile(ms, 50)), 1),
-                               "p95": round(float(np.percentile(ms, 95)), 1)}}
+    return {
+        "clients": clients,
+        "requests": requests,
+        "errors": errors,
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(len(firsts) / wall, 2),
+        "audio_s_per_s": round(audio / wall, 2),
+        "first_audio_ms": {
+            "p50": round(float(np.percentile(ms, 50)), 1),
+            "p95": round(float(np.percentile(ms, 95)), 1),
+        },
+    }
 
 
 def cache_counts(url: str) -> tuple[float, float]:
@@ -180,10 +221,23 @@ def main() -> None:
     p.add_argument("--cpus-per-replica", type=float, default=0.5)
     p.add_argument("--only", help="comma-separated subset of: plain,ray1,ray2,ray2-pow2")
     a = p.parse_args()
-    ray = ["--ray", "--ray-cpus", str(a.ray_cpus), "--cpus-per-replica", str(a.cpus_per_replica),
-           "--ray-object-store-mb", "200", "--replica-queue", "16"]
-    configs = {"plain": [], "ray1": [*ray, "--replicas", "1"], "ray2": [*ray, "--replicas", "2"],
-               "ray2-pow2": [*ray, "--replicas", "2", "--router", "pow2"]}
+    ray = [
+        "--ray",
+        "--ray-cpus",
+        str(a.ray_cpus),
+        "--cpus-per-replica",
+        str(a.cpus_per_replica),
+        "--ray-object-store-mb",
+        "200",
+        "--replica-queue",
+        "16",
+    ]
+    configs = {
+        "plain": [],
+        "ray1": [*ray, "--replicas", "1"],
+        "ray2": [*ray, "--replicas", "2"],
+        "ray2-pow2": [*ray, "--replicas", "2", "--router", "pow2"],
+    }
     chosen = a.only.split(",") if a.only else list(configs)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -192,14 +246,26 @@ def main() -> None:
     by = {r["config"]: r for r in results}
     summary = {}
     if "plain" in by and "ray1" in by:
-        summary["ray_hop_ms_p50_light"] = round(by["ray1"]["light"]["first_audio_ms"]["p50"]
-                                                - by["plain"]["light"]["first_audio_ms"]["p50"], 1)
+        summary["ray_hop_ms_p50_light"] = round(
+            by["ray1"]["light"]["first_audio_ms"]["p50"] - by["plain"]["light"]["first_audio_ms"]["p50"], 1
+        )
     if "ray2" in by and "ray2-pow2" in by:
-        summary["hit_rate_affinity_vs_pow2"] = [by["ray2"]["voice_cache_hit_rate"],
-                                                by["ray2-pow2"]["voice_cache_hit_rate"]]
-    print(json.dumps({"benchmark": "cluster", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                      "results": results, "summary": summary}, indent=2))
+        summary["hit_rate_affinity_vs_pow2"] = [
+            by["ray2"]["voice_cache_hit_rate"],
+            by["ray2-pow2"]["voice_cache_hit_rate"],
+        ]
+    print(
+        json.dumps(
+            {
+                "benchmark": "cluster",
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "results": results,
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

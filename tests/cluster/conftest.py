@@ -22,7 +22,7 @@ FT_MODELS = ("ft-a", "ft-b")
 
 def fine_tuned(src: Path, dst: Path, seed: int) -> Path:
     """A 'fine-tuned' GPT: the tiny checkpoint with its audio-token embedding perturbed (same format)."""
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
     g = torch.Generator().manual_seed(seed)
     w = ckpt["weight"]["model.ar_audio_embedding.word_embeddings.weight"]
     ckpt["weight"]["model.ar_audio_embedding.word_embeddings.weight"] = w + torch.randn(w.shape, generator=g) * 0.5
@@ -62,16 +62,40 @@ def cluster(tmp_path_factory):
     refs = d / "refs"
     refs.mkdir()
     (refs / "ref.wav").write_bytes(wav_bytes(reference_clip(), 32000))
-    base = ModelSpec("default", gpt=str(REF / "tiny/tiny_s1_v2.ckpt"), sovits=str(REF / "tiny/tiny_s2_v2.pth"),
-                     hubert_dir=str(REF / "tiny/tiny_hubert"))
-    models = {name: base.with_(name=name, gpt=str(fine_tuned(REF / "tiny/tiny_s1_v2.ckpt", d / f"{name}.ckpt", i)))
-              for i, name in enumerate(FT_MODELS, start=1)}
+    base = ModelSpec(
+        "default",
+        gpt=str(REF / "tiny/tiny_s1_v2.ckpt"),
+        sovits=str(REF / "tiny/tiny_s2_v2.pth"),
+        hubert_dir=str(REF / "tiny/tiny_hubert"),
+    )
+    models = {
+        name: base.with_(name=name, gpt=str(fine_tuned(REF / "tiny/tiny_s1_v2.ckpt", d / f"{name}.ckpt", i)))
+        for i, name in enumerate(FT_MODELS, start=1)
+    }
     port = free_port()
-    config = ServerConfig(port=port, device="cpu", num_slots=8, max_len=256, max_new_tokens=40, max_models=3,
-                          ref_root=refs, queue_limit=64, max_audio_seconds=20)
-    settings = ClusterSettings(replicas=2, cpus_per_replica=0.5, ingress_cpus=0.25, replica_queue=8, max_queued=64,
-                               imbalance_threshold=1, stats_period_s=1.0, local_cpus=2,
-                               object_store_bytes=150 * 2**20, namespace="fastsovits-test")
+    config = ServerConfig(
+        port=port,
+        device="cpu",
+        num_slots=8,
+        max_len=256,
+        max_new_tokens=40,
+        max_models=3,
+        ref_root=refs,
+        queue_limit=64,
+        max_audio_seconds=20,
+    )
+    settings = ClusterSettings(
+        replicas=2,
+        cpus_per_replica=0.5,
+        ingress_cpus=0.25,
+        replica_queue=8,
+        max_queued=64,
+        imbalance_threshold=1,
+        stats_period_s=1.0,
+        local_cpus=2,
+        object_store_bytes=150 * 2**20,
+        namespace="fastsovits-test",
+    )
     ref = Voice("ref", wav_bytes(reference_clip(), 32000), REF_TEXT, "en", source="file")
     try:
         deploy(config, base, list(models.values()), settings, [ref], default_voice="ref")

@@ -33,15 +33,25 @@ def clip(key: str, gain: float = 1.0) -> bytes:
 
 
 def register(client: httpx.Client, name: str, audio: bytes) -> httpx.Response:
-    r = client.post("/v1/voices", json={"name": name, "audio": base64.b64encode(audio).decode(), "text": REF_TEXT,
-                                        "language": "en", "replace": True})
+    r = client.post(
+        "/v1/voices",
+        json={
+            "name": name,
+            "audio": base64.b64encode(audio).decode(),
+            "text": REF_TEXT,
+            "language": "en",
+            "replace": True,
+        },
+    )
     assert r.status_code == 201, r.text
     return r
 
 
 def speak(client: httpx.Client, voice: str, text: str = SHORT, **extra) -> httpx.Response:
-    r = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": voice, "input": text,
-                                              "response_format": "wav", "stream": False, **extra})
+    r = client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": voice, "input": text, "response_format": "wav", "stream": False, **extra},
+    )
     assert r.status_code == 200, r.text
     return r
 
@@ -57,22 +67,34 @@ def test_openai_client_and_api_v2_through_the_ingress(cluster, client) -> None:
     resp = oa.audio.speech.create(model="tts-1", voice="ref", input=TEXT, response_format="wav")
     samples, sr = sf.read(io.BytesIO(resp.read()))
     assert sr == 32000 and samples.ndim == 1 and len(samples) > 3200
-    with oa.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input=TEXT,
-                                                         response_format="opus") as stream:
+    with oa.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=TEXT, response_format="opus"
+    ) as stream:
         data = b"".join(stream.iter_bytes())
         assert stream.headers["x-fastsovits-replica"]
     assert data[:4] == b"OggS" and data.count(b"OpusHead") == 1
     # api_v2 with a reference file under --ref-root (travels inline to the replica), streamed WAV
-    with client.stream("GET", "/tts", params={"text": TEXT, "text_lang": "en", "ref_audio_path": "ref.wav",
-                                              "prompt_text": REF_TEXT, "prompt_lang": "en",
-                                              "streaming_mode": 1}) as r:
+    with client.stream(
+        "GET",
+        "/tts",
+        params={
+            "text": TEXT,
+            "text_lang": "en",
+            "ref_audio_path": "ref.wav",
+            "prompt_text": REF_TEXT,
+            "prompt_lang": "en",
+            "streaming_mode": 1,
+        },
+    ) as r:
         assert r.status_code == 200 and r.headers["x-fastsovits-cache"] in ("hit", "miss")
         data = b"".join(r.iter_bytes())
     assert data[:4] == b"RIFF" and data[40:44] == b"\xff\xff\xff\xff"
     assert len(sf.read(io.BytesIO(data))[0]) == (len(data) - 44) // 2
     # OpenAI server-sent events end with speech.audio.done
-    r = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": "ref", "input": TEXT, "response_format": "pcm",
-                                              "stream_format": "sse"})
+    r = client.post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "ref", "input": TEXT, "response_format": "pcm", "stream_format": "sse"},
+    )
     events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "speech.audio.done" and events[0]["type"] == "speech.audio.delta"
     # typed errors from the replica keep their status; unknown names are 404 at the ingress
@@ -139,8 +161,9 @@ def test_fine_tuned_models_load_only_where_routed_and_never_mix(cluster, client)
     direct = {}
     for model in FT_MODELS:
         spec = cluster.models[model]
-        with TTS.from_pretrained(gpt=spec.gpt, sovits=spec.sovits, hubert_dir=spec.hubert_dir, device="cpu",
-                                 num_slots=2, max_len=256) as tts:
+        with TTS.from_pretrained(
+            gpt=spec.gpt, sovits=spec.sovits, hubert_dir=spec.hubert_dir, device="cpu", num_slots=2, max_len=256
+        ) as tts:
             ref = tts.load_reference(clip("wav32k_b"), REF_TEXT, "en")
             direct[model] = tts.synthesize(SHORT, ref, "en", params).samples
 
@@ -157,8 +180,11 @@ def test_fine_tuned_models_load_only_where_routed_and_never_mix(cluster, client)
 def test_client_disconnect_cancels_the_job_on_the_replica(client) -> None:
     before = sum(r["cancelled"] for r in cluster_view(client).values())
     long_text = " ".join(f"This is sentence number {i} of a long text." for i in range(40))
-    with client.stream("POST", "/v1/audio/speech", json={"model": "tts-1", "voice": "ref", "input": long_text,
-                                                          "response_format": "pcm"}) as r:
+    with client.stream(
+        "POST",
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": "ref", "input": long_text, "response_format": "pcm"},
+    ) as r:
         assert r.status_code == 200
         next(r.iter_bytes())
     deadline = time.monotonic() + 30
@@ -179,8 +205,16 @@ def test_killed_replica_mid_run_loses_no_request(cluster) -> None:
 
     def one(i: int) -> int:
         with httpx.Client(base_url=cluster.url, timeout=180) as c:
-            r = c.post("/v1/audio/speech", json={"model": "tts-1", "voice": "ref", "input": f"Request {i}. {SHORT}",
-                                                 "response_format": "wav", "stream": False})
+            r = c.post(
+                "/v1/audio/speech",
+                json={
+                    "model": "tts-1",
+                    "voice": "ref",
+                    "input": f"Request {i}. {SHORT}",
+                    "response_format": "wav",
+                    "stream": False,
+                },
+            )
             ok = r.status_code == 200 and len(pcm(r)) > 3200
             results.append(r.status_code if ok else -r.status_code)
             served.append(r.headers.get("x-fastsovits-replica", ""))

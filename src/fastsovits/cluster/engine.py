@@ -127,10 +127,14 @@ class EngineReplica:
 
     def record_routing_stats(self) -> dict:
         """Read by Serve every ``stats_period_s`` and handed to the router as this replica's ``routing_stats``."""
-        return {"replica": self.replica, "models": list(self.models.resident),
-                "voices": [key for (_, key) in self._encoded],
-                "queued_rows": sum(int(s["waiting_rows"]) for s in self.models.stats().values()),
-                "in_flight": self.service.admission.count, "cancelled": self.cancelled}
+        return {
+            "replica": self.replica,
+            "models": list(self.models.resident),
+            "voices": [key for (_, key) in self._encoded],
+            "queued_rows": sum(int(s["waiting_rows"]) for s in self.models.stats().values()),
+            "in_flight": self.service.admission.count,
+            "cancelled": self.cancelled,
+        }
 
     def stats(self) -> dict:
         return {"replica": self.replica, "models": self.models.stats(), "in_flight": self.service.admission.count}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
@@ -71,11 +72,19 @@ class ClusterMetrics:
     """``fastsovits_cluster_*`` series on the app's registry: routed requests, failures, replica state."""
 
     def __init__(self, registry) -> None:
-        self.routed = Counter("fastsovits_cluster_requests", "requests by engine replica and voice-cache outcome",
-                              ["replica", "cache"], registry=registry)
-        self.failures = Counter("fastsovits_cluster_replica_failures", "requests whose engine replica failed, by "
-                                "outcome (retried, failed: the retry failed too, stream_ended: audio already sent)",
-                                ["outcome"], registry=registry)
+        self.routed = Counter(
+            "fastsovits_cluster_requests",
+            "requests by engine replica and voice-cache outcome",
+            ["replica", "cache"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "fastsovits_cluster_replica_failures",
+            "requests whose engine replica failed, by "
+            "outcome (retried, failed: the retry failed too, stream_ended: audio already sent)",
+            ["outcome"],
+            registry=registry,
+        )
         self._models: dict[str, tuple[str, ...]] = {}  # replica -> resident models, from its latest answer
         registry.register(self)
 
@@ -101,12 +110,15 @@ class ClusterMetrics:
 
     def collect(self):
         view = self.router_view()
-        g = GaugeMetricFamily("fastsovits_cluster_replica_queued_rows", "sentences waiting in each engine replica",
-                              labels=["replica"])
-        v = GaugeMetricFamily("fastsovits_cluster_replica_voices", "voices encoded on each engine replica",
-                              labels=["replica"])
-        m = GaugeMetricFamily("fastsovits_cluster_replica_model", "1 for each model resident on each replica",
-                              labels=["replica", "model"])
+        g = GaugeMetricFamily(
+            "fastsovits_cluster_replica_queued_rows", "sentences waiting in each engine replica", labels=["replica"]
+        )
+        v = GaugeMetricFamily(
+            "fastsovits_cluster_replica_voices", "voices encoded on each engine replica", labels=["replica"]
+        )
+        m = GaugeMetricFamily(
+            "fastsovits_cluster_replica_model", "1 for each model resident on each replica", labels=["replica", "model"]
+        )
         for replica, stats in view.items():
             g.add_metric([replica], stats.get("queued_rows", 0))
             v.add_metric([replica], len(stats.get("voices", ())))
@@ -134,10 +146,14 @@ class RouteHeaders:
         async def send_with_route(message):
             info = holder.get("info")
             if message["type"] == "http.response.start" and info is not None:
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (REPLICA_HEADER.lower().encode(), info.replica.encode()),
-                                                  (CACHE_HEADER.lower().encode(),
-                                                   b"hit" if info.cache_hit else b"miss")]}
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (REPLICA_HEADER.lower().encode(), info.replica.encode()),
+                        (CACHE_HEADER.lower().encode(), b"hit" if info.cache_hit else b"miss"),
+                    ],
+                }
             await send(message)
 
         try:
@@ -146,8 +162,14 @@ class RouteHeaders:
             CURRENT_ROUTE.reset(token)
 
 
-def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[ModelSpec], handle, namespace: str,
-                      default_voice: str | None = None):
+def build_ingress_app(
+    config: ServerConfig,
+    default: ModelSpec,
+    models: list[ModelSpec],
+    handle,
+    namespace: str,
+    default_voice: str | None = None,
+):
     """The FastAPI app of one ingress replica."""
     import prometheus_client
 
@@ -155,6 +177,8 @@ def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[Mod
     from fastsovits.server.app import create_app
 
     prometheus_client.disable_created_metrics()  # this process is the ingress's own: no *_created series
+    # /control would signal this ingress replica's own process (Serve restarts it): stop the app with Ray instead
+    config = replace(config, allow_control=False)
 
     voices = SharedVoiceRegistry(RayVoiceStore(namespace))
     voices.default = default_voice
@@ -171,10 +195,19 @@ def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[Mod
     @app.get("/cluster")
     async def cluster_view():
         """Engine replicas as the router sees them: resident models, voices held, queued sentences."""
-        return {"replicas": {r: {"models": list(s.get("models", ())), "voices": len(s.get("voices", ())),
-                                 "queued_rows": s.get("queued_rows", 0), "in_flight": s.get("in_flight", 0),
-                                 "cancelled": s.get("cancelled", 0)} for r, s in cluster.router_view().items()},
-                "answered": {r: list(m) for r, m in cluster._models.items()}}
+        return {
+            "replicas": {
+                r: {
+                    "models": list(s.get("models", ())),
+                    "voices": len(s.get("voices", ())),
+                    "queued_rows": s.get("queued_rows", 0),
+                    "in_flight": s.get("in_flight", 0),
+                    "cancelled": s.get("cancelled", 0),
+                }
+                for r, s in cluster.router_view().items()
+            },
+            "answered": {r: list(m) for r, m in cluster._models.items()},
+        }
 
     return app
 
@@ -182,8 +215,15 @@ def build_ingress_app(config: ServerConfig, default: ModelSpec, models: list[Mod
 class Ingress:
     """The class Serve runs as the ingress deployment (decorated in ``fastsovits.cluster.app``)."""
 
-    def __init__(self, engine, config: ServerConfig, default: ModelSpec, models: list[ModelSpec], namespace: str,
-                 default_voice: str | None = None) -> None:
+    def __init__(
+        self,
+        engine,
+        config: ServerConfig,
+        default: ModelSpec,
+        models: list[ModelSpec],
+        namespace: str,
+        default_voice: str | None = None,
+    ) -> None:
         self._app = build_ingress_app(config, default, models, engine, namespace, default_voice)
 
     def __serve_build_asgi_app__(self):

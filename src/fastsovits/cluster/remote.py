@@ -182,8 +182,9 @@ class RemoteStream:
 class RemoteSpeechService:
     """What the plain server's routes call (``open``, ``reference``), backed by the engine deployment."""
 
-    def __init__(self, handle, models, voices: VoiceRegistry, metrics: ServerMetrics, config: ServerConfig,
-                 cluster_metrics) -> None:
+    def __init__(
+        self, handle, models, voices: VoiceRegistry, metrics: ServerMetrics, config: ServerConfig, cluster_metrics
+    ) -> None:
         self.handle, self.models, self.voices, self.metrics, self.config = handle, models, voices, metrics, config
         self.cluster = cluster_metrics
         self.admission = Admission(config.queue_limit, metrics)

@@ -28,8 +28,9 @@ MAX_HOMES = 100_000  # voice -> replica entries this router remembers (LRU)
 
 
 class FastSovitsRouter(RequestRouter):
-    def initialize_state(self, kind: str = RouterKind.AFFINITY.value, imbalance_threshold: int = 4,
-                         stats_period_s: float = 2.0, **_) -> None:
+    def initialize_state(
+        self, kind: str = RouterKind.AFFINITY.value, imbalance_threshold: int = 4, stats_period_s: float = 2.0, **_
+    ) -> None:
         self._kind = RouterKind(kind)
         self._threshold = imbalance_threshold
         self._learned_ttl = 3 * stats_period_s  # a decision stands in for the replica's report this long
@@ -44,7 +45,9 @@ class FastSovitsRouter(RequestRouter):
     def _holds_model(self, r: RunningReplica, model: str) -> bool:
         stats = r.routing_stats or {}
         learned = self._model_homes.get(model, {}).get(r.replica_id)
-        return model in stats.get("models", ()) or (learned is not None and time.monotonic() - learned < self._learned_ttl)
+        return model in stats.get("models", ()) or (
+            learned is not None and time.monotonic() - learned < self._learned_ttl
+        )
 
     def _home(self, key: str, pool: list[RunningReplica]) -> RunningReplica | None:
         home = self._voice_home.get(key)
@@ -70,8 +73,9 @@ class FastSovitsRouter(RequestRouter):
         return lens
 
     # ----------------------------------------------------------------------------- choice
-    async def choose_replicas(self, candidate_replicas: list[RunningReplica],
-                              pending_request: PendingRequest | None = None) -> list[list[RunningReplica]]:
+    async def choose_replicas(
+        self, candidate_replicas: list[RunningReplica], pending_request: PendingRequest | None = None
+    ) -> list[list[RunningReplica]]:
         job = routing_key(pending_request.args, pending_request.kwargs) if pending_request is not None else None
         pool = list(candidate_replicas)
         if job is None or not pool:

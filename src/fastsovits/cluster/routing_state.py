@@ -11,7 +11,12 @@ import weakref
 from prometheus_client import CollectorRegistry, Counter
 
 ROUTING = CollectorRegistry(auto_describe=True)
-DECISIONS = Counter("fastsovits_cluster_routing_decisions", "engine-replica choices by reason (affinity: the "
-                    "voice's replica; spill: its queue was too long; pow2: no home or plain router; model: "
-                    "the model's holders only)", ["reason"], registry=ROUTING)
+DECISIONS = Counter(
+    "fastsovits_cluster_routing_decisions",
+    "engine-replica choices by reason (affinity: the "
+    "voice's replica; spill: its queue was too long; pow2: no home or plain router; model: "
+    "the model's holders only)",
+    ["reason"],
+    registry=ROUTING,
+)
 ROUTERS: weakref.WeakSet = weakref.WeakSet()

@@ -44,8 +44,9 @@ class ClusterSettings:
         if (self.min_replicas is None) != (self.max_replicas is None):
             raise InvalidParameter("--min-replicas and --max-replicas go together")
         if self.min_replicas is not None and not 0 < self.min_replicas <= self.max_replicas:
-            raise InvalidParameter(f"need 0 < --min-replicas ({self.min_replicas}) <= --max-replicas "
-                                   f"({self.max_replicas})")
+            raise InvalidParameter(
+                f"need 0 < --min-replicas ({self.min_replicas}) <= --max-replicas ({self.max_replicas})"
+            )
         if self.replica_queue < 1 or self.max_queued < 0:
             raise InvalidParameter("--replica-queue must be >= 1 and --max-queued >= 0")
         if self.imbalance_threshold < 0:
@@ -57,5 +58,8 @@ class ClusterSettings:
     def autoscaling(self) -> dict | None:
         if self.min_replicas is None:
             return None
-        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                "target_ongoing_requests": self.target_ongoing}
+        return {
+            "min_replicas": self.min_replicas,
+            "max_replicas": self.max_replicas,
+            "target_ongoing_requests": self.target_ongoing,
+        }

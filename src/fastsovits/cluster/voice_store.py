@@ -52,8 +52,9 @@ class RayVoiceStore:
 
         self._ray = ray
         actor = ray.remote(num_cpus=0, max_restarts=0)(_VoiceTable)
-        self._actor = actor.options(name=STORE_ACTOR, namespace=namespace, get_if_exists=True,
-                                    lifetime="detached").remote()
+        self._actor = actor.options(
+            name=STORE_ACTOR, namespace=namespace, get_if_exists=True, lifetime="detached"
+        ).remote()
 
     def put(self, voice: Voice) -> None:
         self._ray.get(self._actor.put.remote(voice))

@@ -1,14 +1,15 @@
 """Plain ``serve`` against ``serve --ray`` (1 and 2 engine replicas) with one request mix (prints JSON).
 
-    python benchmarks/cluster.py [--clients 16] [--requests 96] [--voices 8] [--light 20] [--ray-cpus 2]
+    python benchmarks/cluster.py [--clients 16] [--requests 96] [--voices 16] [--hop 30] [--ray-cpus 2]
 
 Every configuration runs as a real server subprocess on loopback with the same models (default:
 the tiny random models of the test fixtures; ``--gpt/--sovits/--hubert`` for others) and the same
-voices. Two phases per configuration: ``light`` (one client, sequential: the latency the Ray hop adds
-is the difference of its p50 first-audio latency with the plain server's) and ``load`` (``--clients``
-concurrent clients over ``--voices`` voices: throughput, p50/p95 first audio). For the Ray
-configurations the voice-cache hit rate comes from the ingress's ``fastsovits_cluster_requests``;
-two replicas run once with the affinity router and once with ``--router pow2``.
+voices. ``ray_hop``: a plain server and a one-replica Ray server run side by side and one client
+alternates between them, so the first-audio latency the Ray path adds is a paired difference under
+the same machine noise. ``load``: ``--clients`` concurrent clients over ``--voices`` voices, one
+configuration at a time (throughput, p50/p95 first audio). For the Ray configurations the ingress's
+``fastsovits_cluster_requests`` gives the voice-cache hit rate of the load phase and the reference
+encodes since start; two replicas run once with the affinity router and once with ``--router pow2``.
 """
 
 from __future__ import annotations
@@ -193,17 +194,58 @@ def cache_counts(url: str) -> tuple[float, float]:
 def run_config(a: argparse.Namespace, name: str, voices: Path, extra: list[str], workdir: Path) -> dict:
     proc, url = start(a, voices, extra, workdir / f"{name}.log")
     try:
-        asyncio.run(phase(url, 2, 8, a.voices, seed=0))  # warm-up: every voice encoded somewhere
-        light = asyncio.run(phase(url, 1, a.light, a.voices, seed=1))
+        asyncio.run(phase(url, 2, 8, a.voices, seed=0))  # warm-up
         before = cache_counts(url) if "--ray" in extra else None
         load = asyncio.run(phase(url, a.clients, a.requests, a.voices, seed=2))
-        out = {"config": name, "args": extra, "light": light, "load": load}
+        out = {"config": name, "args": extra, "load": load}
         if before is not None:
-            hit, miss = (x - y for x, y in zip(cache_counts(url), before))
-            out["voice_cache_hit_rate"] = round(hit / max(hit + miss, 1), 3)
+            after = cache_counts(url)
+            hit, miss = (x - y for x, y in zip(after, before))
+            out["voice_cache_hit_rate_load"] = round(hit / max(hit + miss, 1), 3)
+            out["reference_encodes_since_start"] = int(after[1])  # misses, registration included
         return out
     finally:
         stop(proc)
+
+
+async def alternate(urls: list[str], n: int) -> list[list[float]]:
+    """``n`` rounds of one request to each server in turn (same voice and text): paired, equally noisy."""
+    out: list[list[float]] = [[] for _ in urls]
+    clients = [httpx.AsyncClient(base_url=u, timeout=300) for u in urls]
+    try:
+        for i in range(n):
+            for k, c in enumerate(clients):
+                first, _ = await one(c, "v0", TEXTS[i % len(TEXTS)])
+                out[k].append(first * 1000 if first is not None else float("nan"))
+    finally:
+        for c in clients:
+            await c.aclose()
+    return out
+
+
+def hop(a: argparse.Namespace, voices: Path, plain: list[str], ray: list[str], workdir: Path) -> dict:
+    """Plain and one-replica Ray servers side by side, one client alternating: the first-audio latency the
+    Ray path (Serve proxy, ingress, router, replica hop) adds, as paired differences."""
+    p1, u1 = start(a, voices, plain, workdir / "hop-plain.log")
+    try:
+        p2, u2 = start(a, voices, ray, workdir / "hop-ray.log")
+        try:
+            asyncio.run(alternate([u1, u2], 4))  # warm-up
+            t_plain, t_ray = asyncio.run(alternate([u1, u2], a.hop))
+        finally:
+            stop(p2)
+    finally:
+        stop(p1)
+    diff = np.array(t_ray) - np.array(t_plain)
+    return {
+        "rounds": a.hop,
+        "plain_first_audio_ms_p50": round(float(np.nanmedian(t_plain)), 1),
+        "ray_first_audio_ms_p50": round(float(np.nanmedian(t_ray)), 1),
+        "added_ms": {
+            "p50": round(float(np.nanpercentile(diff, 50)), 1),
+            "p95": round(float(np.nanpercentile(diff, 95)), 1),
+        },
+    }
 
 
 def main() -> None:
@@ -215,8 +257,8 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=40, help="--max-new-tokens of every server")
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--requests", type=int, default=96)
-    p.add_argument("--light", type=int, default=20, help="sequential requests of the light phase")
-    p.add_argument("--voices", type=int, default=8)
+    p.add_argument("--hop", type=int, default=30, help="alternating rounds of the hop measurement")
+    p.add_argument("--voices", type=int, default=16)
     p.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray instance")
     p.add_argument("--cpus-per-replica", type=float, default=0.5)
     p.add_argument("--only", help="comma-separated subset of: plain,ray1,ray2,ray2-pow2")
@@ -242,18 +284,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         voices = write_voices(d, ref, a.voices)
+        hop_result = hop(a, voices, configs["plain"], configs["ray1"], d) if a.hop else None
         results = [run_config(a, name, voices, configs[name], d) for name in chosen]
     by = {r["config"]: r for r in results}
-    summary = {}
-    if "plain" in by and "ray1" in by:
-        summary["ray_hop_ms_p50_light"] = round(
-            by["ray1"]["light"]["first_audio_ms"]["p50"] - by["plain"]["light"]["first_audio_ms"]["p50"], 1
-        )
+    summary: dict = {"ray_hop": hop_result}
     if "ray2" in by and "ray2-pow2" in by:
-        summary["hit_rate_affinity_vs_pow2"] = [
-            by["ray2"]["voice_cache_hit_rate"],
-            by["ray2-pow2"]["voice_cache_hit_rate"],
-        ]
+        summary["affinity_vs_pow2"] = {
+            "hit_rate_load": [by["ray2"]["voice_cache_hit_rate_load"], by["ray2-pow2"]["voice_cache_hit_rate_load"]],
+            "reference_encodes": [
+                by["ray2"]["reference_encodes_since_start"],
+                by["ray2-pow2"]["reference_encodes_since_start"],
+            ],
+        }
     print(
         json.dumps(
             {

@@ -26,6 +26,7 @@ from fastsovits.server.speech import POLL_S, Admission, ClientDisconnected, Spee
 from fastsovits.server.voices import Voice, VoiceRegistry
 
 log = logging.getLogger("fastsovits.cluster")
+MAX_DIGESTS = 4096  # voice content digests the ingress remembers (cleared when full)
 STORED_SOURCES = ("api", "file")  # voices that live in the shared store; others travel inline
 # The current HTTP request's routing record, set by the ingress's header middleware; the service fills it in.
 CURRENT_ROUTE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("fastsovits_route", default=None)
@@ -196,7 +197,7 @@ class RemoteSpeechService:
             return VoiceRef.of(voice, stored=False)
         memo = (voice.name, voice.created)
         if memo not in self._digests:
-            if len(self._digests) > 4 * len(self.voices.list()) + 64:
+            if len(self._digests) > MAX_DIGESTS:
                 self._digests.clear()
             self._digests[memo] = VoiceRef.of(voice, stored=True)
         return self._digests[memo]

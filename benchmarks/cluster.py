@@ -261,7 +261,7 @@ def main() -> None:
     p.add_argument("--voices", type=int, default=16)
     p.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray instance")
     p.add_argument("--cpus-per-replica", type=float, default=0.5)
-    p.add_argument("--only", help="comma-separated subset of: plain,ray1,ray2,ray2-pow2")
+    p.add_argument("--only", help="comma-separated subset of: plain,ray1,ray2,ray2-pow2 (none: the hop only)")
     a = p.parse_args()
     ray = [
         "--ray",
@@ -280,7 +280,7 @@ def main() -> None:
         "ray2": [*ray, "--replicas", "2"],
         "ray2-pow2": [*ray, "--replicas", "2", "--router", "pow2"],
     }
-    chosen = a.only.split(",") if a.only else list(configs)
+    chosen = [n for n in a.only.split(",") if n in configs] if a.only else list(configs)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         voices = write_voices(d, ref, a.voices)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
 from fastsovits.cluster.settings import ClusterSettings
+from fastsovits.runtime import OPENMP_DEFAULTS
 from fastsovits.server.config import ModelSpec, ServerConfig
 
 log = logging.getLogger("fastsovits.cluster")
@@ -33,7 +35,13 @@ def build_application(
     from fastsovits.cluster.engine import EngineReplica
     from fastsovits.cluster.ingress import Ingress
 
-    actor = {"num_cpus": settings.cpus_per_replica, "num_gpus": settings.gpus_per_replica}
+    # the engine's OpenMP settings (fastsovits.runtime), also where the raylet was started without them
+    env = {k: os.environ.get(k, v) for k, v in OPENMP_DEFAULTS.items()}
+    actor = {
+        "num_cpus": settings.cpus_per_replica,
+        "num_gpus": settings.gpus_per_replica,
+        "runtime_env": {"env_vars": env},
+    }
     scaling = (
         {"autoscaling_config": settings.autoscaling} if settings.autoscaling else {"num_replicas": settings.replicas}
     )

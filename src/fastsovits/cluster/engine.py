@@ -1,7 +1,7 @@
 """The engine deployment: each replica owns the plain server's model registry (one engine per resident model).
 
-``synthesize(job)`` is a streaming method: it yields a ``RouteInfo`` first, then the audio chunks
-(float32 samples) as the engine makes them. When the ingress stops reading (client gone), Serve
+``synthesize(job)`` is a streaming method: it yields ``(RouteInfo, first chunk)``, then the other
+audio chunks (float32 samples) as the engine makes them. When the ingress stops reading (client gone), Serve
 cancels the call and the job is cancelled in the engine. Resident models follow the registry's
 LRU (``--max-models``); ``record_routing_stats`` tells the router which models and voices this
 replica holds.
@@ -93,14 +93,13 @@ class EngineReplica:
 
     # ----------------------------------------------------------------------------- calls
     async def synthesize(self, job: EngineJob):
-        """``RouteInfo``, then the chunks' samples; errors raise before the first chunk where they can."""
+        """``(RouteInfo, first chunk)``, then the other chunks' samples; errors raise before any item."""
         model = self._declare(job.model)
         voice = await self._voice(job.voice)
         stream = await self.service.open(SpeechJob(job.text, job.language, voice, job.params, model), job.route)
         status = 499
         try:
-            yield self._info(self._mark(model, job.voice.key), stream.sample_rate)
-            yield stream.first
+            yield self._info(self._mark(model, job.voice.key), stream.sample_rate), stream.first  # one item: one hop
             while (samples := await stream.next()) is not None:
                 yield samples
             status = 200

@@ -95,8 +95,7 @@ class RemoteStream:
         self.job, self.samples_out = job, 0
         self._gen = self.service.handle.options(stream=True).synthesize.remote(job)
         try:
-            self.info = await self._pull(self.request)
-            self.first = await self._pull(self.request)
+            self.info, self.first = await self._pull(self.request)
         except StopAsyncIteration:
             raise ServerError("the engine replica ended the request without audio") from None
         self.sample_rate = self.info.sample_rate

@@ -81,6 +81,7 @@ def cluster(tmp_path_factory):
         max_new_tokens=40,
         max_models=3,
         ref_root=refs,
+        weights_root=REF / "tiny",
         queue_limit=64,
         max_audio_seconds=20,
     )

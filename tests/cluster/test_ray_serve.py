@@ -236,3 +236,15 @@ def test_killed_replica_mid_run_loses_no_request(cluster) -> None:
         metrics = c.get("/metrics").text
     assert metric(metrics, "fastsovits_cluster_replica_failures_total", outcome="retried") >= 1
     assert metric(metrics, "fastsovits_cluster_replica_failures_total", outcome="failed") == 0
+
+
+def test_set_weights_loads_on_a_replica_and_becomes_the_default(client) -> None:
+    r = client.get("/set_gpt_weights", params={"weights_path": "tiny_s1_v2.ckpt"})
+    assert r.status_code == 200, r.text
+    assert client.get("/set_gpt_weights", params={"weights_path": "../secret.ckpt"}).status_code == 403
+    models = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    new = [name for name, m in models.items() if m.get("default")]
+    assert new == ["default+gpt:tiny_s1_v2.ckpt"]
+    r = client.get("/tts", params={"text": SHORT, "text_lang": "en", "voice": "ref"})
+    assert r.status_code == 200 and len(pcm(r)) > 3200
+    assert "default+gpt:tiny_s1_v2.ckpt" in client.get("/cluster").json()["answered"][replica_of(r)]

@@ -103,23 +103,25 @@ class RemoteStream:
         self.service.record_route(self.info)
         self.service.metrics.ttfa.labels(self.route).observe(time.monotonic() - self.t0)
 
-    async def _retry(self, exc: BaseException) -> None:
-        """Once per request, after its replica died: the same job elsewhere (the router avoids that replica)."""
+    def _retry_job(self, exc: BaseException) -> EngineJob:
+        """Once per request, after its replica failed: the same job for another replica (the router avoids it)."""
         failed = self.info.replica if self.info is not None else None
         self.service.count_failure("retried" if not self.retried else "failed")
         if self.retried:
             raise ReplicaFailed("the engine replicas running this request failed twice") from exc
         self.retried = True
         log.warning("engine replica %s failed (%s); retrying on another", failed, type(exc).__name__)
-        await self._start(replace(self.job, avoid=failed))
+        return replace(self.job, avoid=failed)
 
     async def open(self) -> None:
-        try:
-            await self._start(self.job)
-        except Exception as e:  # noqa: BLE001 - replica failures retry; everything else is the request's error
-            if not replica_failure(e):
-                raise unwrap(e) from None
-            await self._retry(e)
+        job = self.job
+        while True:
+            try:
+                return await self._start(job)
+            except Exception as e:  # noqa: BLE001 - replica failures retry; everything else is the request's error
+                if not replica_failure(e):
+                    raise unwrap(e) from None
+                job = self._retry_job(e)
 
     # ----------------------------------------------------------------------------- respond()'s interface
     async def next(self, request=None) -> np.ndarray | None:
@@ -140,21 +142,21 @@ class RemoteStream:
         """The rest of the audio after ``first``. Nothing has reached the client yet, so a replica failure
         restarts the request elsewhere once; ``first`` is then the new run's first chunk (``respond`` reads
         it after this returns)."""
+        parts: list[np.ndarray] = []
         while True:
-            parts = []
             try:
-                while True:
-                    try:
-                        samples = await self._pull(request)
-                    except StopAsyncIteration:
-                        break
-                    self.samples_out += len(samples)
-                    parts.append(samples)
+                samples = await self._pull(request)
+            except StopAsyncIteration:
                 return np.concatenate(parts) if parts else np.zeros(0, np.float32)
             except Exception as e:  # noqa: BLE001
                 if not replica_failure(e):
                     raise unwrap(e) from None
-                await self._retry(e)
+                parts = []
+                self.job = self._retry_job(e)
+                await self.open()  # a failure there raises ReplicaFailed: this was the one retry
+                continue
+            self.samples_out += len(samples)
+            parts.append(samples)
 
     def _cancel_remote(self) -> None:
         if self._pending is not None:

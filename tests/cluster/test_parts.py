@@ -66,3 +66,26 @@ def test_application_arguments_from_strings() -> None:
     assert _coerce(ClusterSettings, "min_replicas", "1") == 1
     assert _coerce(ServerConfig, "allow_control", "false") is False
     assert _coerce(ClusterSettings, "router", "pow2") == "pow2"
+
+
+def test_application_builder_for_serve_run() -> None:
+    from ray.serve import Application
+
+    from fastsovits.cluster.app import from_args
+
+    app = from_args(
+        {
+            "gpt": "s1.ckpt",
+            "sovits": "s2.pth",
+            "hubert_dir": "hubert",
+            "replicas": "2",
+            "router": "pow2",
+            "max_models": "3",
+            "gpus_per_replica": "0",
+        }
+    )
+    assert isinstance(app, Application)
+    with pytest.raises(InvalidParameter, match="replica_count"):
+        from_args({"gpt": "s1.ckpt", "replica_count": "2"})
+    with pytest.raises(InvalidParameter):
+        from_args({"gpt": "s1.ckpt", "replicas": "0"})

@@ -8,32 +8,45 @@ there, unlike ``TTS.run``); fastsovits additions are marked. ``SpeechRequest`` i
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from fastsovits.errors import InvalidParameter
+from fastsovits.errors import InvalidParameter, TextTooLong
 from fastsovits.params import SynthesisParams
 from fastsovits.server.config import ServerConfig
+from fastsovits.server.errors import PayloadTooLarge
 
 API_V2_MEDIA = ("wav", "raw", "ogg", "aac", "mp3", "flac", "opus")
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 OPENAI_PCM_RATE = 24000  # OpenAI's pcm is 24 kHz 16-bit little-endian
 _PARAM_FIELDS = {f.name for f in fields(SynthesisParams)}
+TEXT_FIELDS = ("text", "prompt_text", "input", "instructions")  # bounded by max_text_chars; other strings by
+# max_field_chars
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):  # JSON true/false is not a number (pydantic's lax mode would read it as 1/0)
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class _Sampling(BaseModel):
-    top_k: int = Field(15, ge=1, le=1025)
-    top_p: float = Field(1.0, gt=0, le=1)
-    temperature: float = Field(1.0, gt=0, le=10)
-    repetition_penalty: float = Field(1.35, gt=0, le=10)
+    top_k: Int = Field(15, ge=1, le=1025)
+    top_p: Float = Field(1.0, gt=0, le=1)
+    temperature: Float = Field(1.0, gt=0, le=10)
+    repetition_penalty: Float = Field(1.35, gt=0, le=10)
     text_split_method: Literal["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"] = "cut5"
-    fragment_interval: float = Field(0.3, ge=0, le=10)
-    seed: int = Field(-1, ge=-1, lt=2**63)
-    noise_scale: float = Field(0.5, ge=0, le=2)  # fastsovits addition (official TTS.run knob)
-    max_new_tokens: int | None = Field(None, ge=1, le=1500)  # fastsovits addition; capped by the server
-    overlap_length: int = Field(2, ge=0, le=64)
-    min_chunk_length: int = Field(16, ge=1, le=1500)
+    fragment_interval: Float = Field(0.3, ge=0, le=10)
+    seed: Int = Field(-1, ge=-1, lt=2**63)
+    noise_scale: Float = Field(0.5, ge=0, le=2)  # fastsovits addition (official TTS.run knob)
+    max_new_tokens: Int | None = Field(None, ge=1, le=1500)  # fastsovits addition; capped by the server
+    overlap_length: Int = Field(2, ge=0, le=64)
+    min_chunk_length: Int = Field(16, ge=1, le=1500)
 
 
 class TTSRequest(_Sampling):
@@ -46,14 +59,14 @@ class TTSRequest(_Sampling):
     aux_ref_audio_paths: list[str] | None = None
     prompt_lang: str | None = None
     prompt_text: str = ""
-    batch_size: int = Field(1, ge=1, le=1024)
-    batch_threshold: float = Field(0.75, ge=0, le=1)
+    batch_size: Int = Field(1, ge=1, le=1024)
+    batch_threshold: Float = Field(0.75, ge=0, le=1)
     split_bucket: bool = True
-    speed_factor: float = Field(1.0, ge=0.25, le=4)
+    speed_factor: Float = Field(1.0, ge=0.25, le=4)
     media_type: str = "wav"
     streaming_mode: bool | int | str = False
     parallel_infer: bool = True
-    sample_steps: int = Field(32, ge=1, le=128)
+    sample_steps: Int = Field(32, ge=1, le=128)
     super_sampling: bool = False
     voice: str | None = None  # fastsovits addition: a registered voice instead of ref_audio_path
 
@@ -66,7 +79,7 @@ class SpeechRequest(_Sampling):
     input: str
     voice: str | dict
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4)
+    speed: Float = Field(1.0, ge=0.25, le=4)
     instructions: str | None = None  # accepted, not used (GPT-SoVITS takes its style from the reference)
     stream_format: Literal["audio", "sse"] | None = None
     stream: bool | None = None  # fastsovits: False asks for one complete file
@@ -85,6 +98,25 @@ class VoiceCreate(BaseModel):
     aux: list[str] = []  # base64 clips averaged into the style
     model: str | None = None
     replace: bool = False
+
+
+def check_sizes(body: BaseModel, config: ServerConfig) -> None:
+    """Every client string bounded (texts by ``max_text_chars``, the rest by ``max_field_chars``), lists counted."""
+    for name, value in body:
+        if isinstance(value, dict):  # OpenAI's voice object: only its id is used
+            value = value.get("id")
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameter(f"{name}.id must be a string")
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if not isinstance(item, str):
+                continue
+            if name in TEXT_FIELDS:
+                if len(item) > config.max_text_chars:
+                    raise TextTooLong(f"{name} has {len(item)} characters; this server accepts "
+                                      f"{config.max_text_chars} (--max-text-chars)")
+            elif len(item) > config.max_field_chars:
+                raise PayloadTooLarge(f"{name} has {len(item)} characters; this server accepts {config.max_field_chars}")
 
 
 def api_v2_streaming(value) -> int:

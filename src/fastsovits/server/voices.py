@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastsovits.audio.io import decode_audio
+from fastsovits.audio.io import AudioTooLong, decode_audio, probe_audio
 from fastsovits.errors import InvalidInput, InvalidParameter, ReferenceAudioError
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.errors import NotFound, PayloadTooLarge
@@ -57,18 +57,21 @@ def check_name(name: str) -> str:
 
 
 def check_clip(data: bytes, max_seconds: float) -> float:
-    """Decode an uploaded clip far enough to refuse what cannot be a reference; returns its duration."""
+    """Refuse what cannot be a reference, from the header first (channels, rate, length), then by decoding at
+    most ``max_seconds``; returns its duration."""
     if not data:
         raise ReferenceAudioError("the reference audio is empty")
-    samples, rate = decode_audio(data)
-    if samples.shape[1] != 1:
-        raise ReferenceAudioError(f"the reference audio has {samples.shape[1]} channels; send a mono clip")
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise ReferenceAudioError(f"the reference audio's sample rate {rate} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
-    seconds = samples.shape[0] / rate
-    if seconds > max_seconds:
-        raise PayloadTooLarge(f"the reference audio lasts {seconds:.1f} s; this server accepts at most {max_seconds} s")
-    return seconds
+    info = probe_audio(data)
+    if info.channels != 1:
+        raise ReferenceAudioError(f"the reference audio has {info.channels} channels; send a mono clip")
+    if not MIN_RATE <= info.sample_rate <= MAX_RATE:
+        raise ReferenceAudioError(
+            f"the reference audio's sample rate {info.sample_rate} Hz is outside [{MIN_RATE}, {MAX_RATE}]")
+    try:
+        samples, rate = decode_audio(data, max_seconds)
+    except AudioTooLong as e:
+        raise PayloadTooLarge(f"reference audio: {e} (the server's --max-audio-seconds)") from None
+    return samples.shape[0] / rate
 
 
 class VoiceRegistry:

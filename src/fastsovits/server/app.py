@@ -67,7 +67,7 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
         async with registry.lease():
             pass
         for voice in voices.list():
-            await state.service.reference(voice)
+            await state.service.reference(voice, request=False)
         state.ready = True
         log.info("fastsovits server ready on %s:%d", config.host, config.port)
         yield

@@ -194,9 +194,13 @@ class SpeechService:
             self.metrics.cancelled.labels("timeout").inc()
             raise RequestTimeout(f"request ran past {self.config.request_timeout_s} s") from None
 
-    async def reference(self, voice: Voice, model: str | None = None) -> None:
-        """Encode ``voice`` on its model now (validation at registration; the result is cached), admitted and
-        timed out as a synthesis request is."""
+    async def reference(self, voice: Voice, model: str | None = None, request: bool = True) -> None:
+        """Encode ``voice`` on its model now (validation at registration; the result is cached). For a client's
+        ``request`` it is admitted and timed out as a synthesis request is (not at start-up)."""
+        if not request:
+            async with self.models.lease(model or voice.model) as res:
+                await to_thread.run_sync(self._reference, res, voice)
+            return
         self.admission.enter()
         try:
             deadline = time.monotonic() + self.config.request_timeout_s

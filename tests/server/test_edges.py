@@ -47,9 +47,20 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def edge_server(server_files, weights, tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("edge"), [
-        "--voices", str(server_files / "voices.yaml"), "--ref-root", str(server_files / "refs"),
-        "--weights-root", str(weights), "--api-key", KEY, "--allow-control"])
+    srv = Server(
+        tmp_path_factory.mktemp("edge"),
+        [
+            "--voices",
+            str(server_files / "voices.yaml"),
+            "--ref-root",
+            str(server_files / "refs"),
+            "--weights-root",
+            str(weights),
+            "--api-key",
+            KEY,
+            "--allow-control",
+        ],
+    )
     try:
         srv.wait_ready()
         yield srv
@@ -93,13 +104,16 @@ def test_model_switching_never_reuses_a_stale_model(ec) -> None:
     assert len(default) == 1 and "B.ckpt" in default[0] and "S.pth" in default[0]
 
 
-@pytest.mark.parametrize(("route", "name"), [
-    ("/set_gpt_weights", "garbage.ckpt"),
-    ("/set_gpt_weights", "evil.ckpt"),
-    ("/set_gpt_weights", "S.pth"),  # a SoVITS file as GPT
-    ("/set_sovits_weights", "A.ckpt"),  # a GPT file as SoVITS
-    ("/set_sovits_weights", "evil.ckpt"),
-])
+@pytest.mark.parametrize(
+    ("route", "name"),
+    [
+        ("/set_gpt_weights", "garbage.ckpt"),
+        ("/set_gpt_weights", "evil.ckpt"),
+        ("/set_gpt_weights", "S.pth"),  # a SoVITS file as GPT
+        ("/set_sovits_weights", "A.ckpt"),  # a GPT file as SoVITS
+        ("/set_sovits_weights", "evil.ckpt"),
+    ],
+)
 def test_bad_weights_are_a_typed_4xx_and_change_nothing(ec, weights, route, name) -> None:
     before = ec.get("/v1/models").json()["data"]
     r = ec.get(route, params={"weights_path": name})
@@ -123,8 +137,12 @@ def test_control_body_that_is_not_an_object(ec, client) -> None:
 def test_client_disconnect_is_not_a_server_error(edge_server, ec) -> None:
     before = metric(ec.get("/metrics").text, "fastsovits_requests_cancelled_total", reason="disconnect")
     with pytest.raises(httpx.ReadTimeout):
-        httpx.get(edge_server.url + "/tts", params={"text": LONG_TEXT, "text_lang": "en", "voice": "ref"},
-                  headers={"Authorization": f"Bearer {KEY}"}, timeout=0.5)
+        httpx.get(
+            edge_server.url + "/tts",
+            params={"text": LONG_TEXT, "text_lang": "en", "voice": "ref"},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=0.5,
+        )
     deadline = time.monotonic() + 30
     while metric(ec.get("/metrics").text, "fastsovits_requests_cancelled_total", reason="disconnect") == before:
         assert time.monotonic() < deadline, "the server did not notice the disconnect"
@@ -147,8 +165,19 @@ def _drain(method: str, url: str, **kwargs) -> None:
 
 def test_stream_that_fails_midway_tells_the_client(server_files, tmp_path) -> None:
     """A request timeout after the first chunks: raw audio ends without its final chunk, SSE with an error event."""
-    srv = Server(tmp_path, ["--voices", str(server_files / "voices.yaml"), "--timeout", str(STREAM_TIMEOUT_S),
-                            "--max-new-tokens", "120", "--max-len", "512"])
+    srv = Server(
+        tmp_path,
+        [
+            "--voices",
+            str(server_files / "voices.yaml"),
+            "--timeout",
+            str(STREAM_TIMEOUT_S),
+            "--max-new-tokens",
+            "120",
+            "--max-len",
+            "512",
+        ],
+    )
     raw = {"text": LONG_TEXT, "text_lang": "en", "voice": "ref", "streaming_mode": 3}  # fixed 16-token chunks
     sse = {"model": "tts-1", "voice": "ref", "input": LONG_TEXT, "response_format": "pcm", "stream_format": "sse"}
     try:
@@ -165,12 +194,14 @@ def test_stream_that_fails_midway_tells_the_client(server_files, tmp_path) -> No
         assert received > 44
         r = httpx.post(srv.url + "/v1/audio/speech", json=sse, timeout=60)
         assert r.status_code == 200, r.text
-        events = [json.loads(b[len("data: "):]) for b in r.text.split("\n\n") if b.startswith("data: ")]
+        events = [json.loads(b[len("data: ") :]) for b in r.text.split("\n\n") if b.startswith("data: ")]
         assert events[0]["type"] == "speech.audio.delta" and events[-1]["type"] == "error"
         assert events[-1]["error"]["type"] == "RequestTimeout"
         after = httpx.get(srv.url + "/metrics").text
-        for name, labels in (("fastsovits_requests_cancelled_total", {"reason": "stream_error"}),
-                             ("fastsovits_errors_total", {"type": "RequestTimeout"})):
+        for name, labels in (
+            ("fastsovits_requests_cancelled_total", {"reason": "stream_error"}),
+            ("fastsovits_errors_total", {"type": "RequestTimeout"}),
+        ):
             assert metric(after, name, **labels) == metric(before, name, **labels) + 2
     finally:
         srv.stop()
@@ -183,8 +214,7 @@ def test_shutdown_timeout_answers_503(server_files, tmp_path) -> None:
         result: dict = {}
 
         def call() -> None:
-            r = httpx.get(srv.url + "/tts", params={"text": LONG_TEXT, "text_lang": "en", "voice": "ref"},
-                          timeout=120)
+            r = httpx.get(srv.url + "/tts", params={"text": LONG_TEXT, "text_lang": "en", "voice": "ref"}, timeout=120)
             result["status"], result["body"] = r.status_code, r.json()
 
         t = threading.Thread(target=call)

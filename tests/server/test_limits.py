@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.server.conftest import REF_TEXT
+from tests.server.conftest import REF_TEXT, reference_clip, wav_bytes
 
 PEAK_GROWTH_MB = 100  # the refused work: a 1 h 48 kHz clip decodes to 660 MiB of float32
 REFUSAL_S = 5.0
@@ -70,8 +70,11 @@ def test_long_clip_refused_from_its_header(server, client, hour_flac) -> None:
     requests = {
         "tts": lambda: client.get("/tts", params={"text": "Hi.", "text_lang": "en", "ref_audio_path": hour_flac}),
         "set_refer_audio": lambda: client.get("/set_refer_audio", params={"refer_audio_path": hour_flac}),
-        "voices": lambda: client.post("/v1/voices", files={"audio": ("a.flac", data, "audio/flac")},
-                                      data={"name": "long", "text": REF_TEXT, "language": "en"}),
+        "voices": lambda: client.post(
+            "/v1/voices",
+            files={"audio": ("a.flac", data, "audio/flac")},
+            data={"name": "long", "text": REF_TEXT, "language": "en"},
+        ),
     }
     for name, call in requests.items():
         with Peak(server.proc.pid) as peak:
@@ -90,8 +93,10 @@ def test_aux_clips_counted_before_any_is_read(server, client) -> None:
     assert "aux_ref_audio_paths" in r.json()["message"]
     print(f"2000 aux clips refused in {peak.seconds:.3f} s, peak RSS +{peak.growth_mb} MiB")
     assert peak.growth_mb < PEAK_GROWTH_MB and peak.seconds < REFUSAL_S
-    r = client.get("/tts", params={"text": "Hi.", "text_lang": "en", "ref_audio_path": "ref.wav",
-                                   "aux_ref_audio_paths": ["ref.wav"] * 9})  # one over the default 8
+    r = client.get(
+        "/tts",
+        params={"text": "Hi.", "text_lang": "en", "ref_audio_path": "ref.wav", "aux_ref_audio_paths": ["ref.wav"] * 9},
+    )  # one over the default 8
     _refused(r, 413, "PayloadTooLarge")
 
 
@@ -99,19 +104,24 @@ def test_clip_file_size_checked_before_reading(server_files, client) -> None:
     big = server_files / "refs" / "big.wav"
     with open(big, "wb") as f:
         f.truncate(17 * 2**20)  # over the 16 MiB default; sparse, so the test writes nothing
-    r = client.get("/tts", params={"text": "Hi.", "text_lang": "en", "ref_audio_path": "ref.wav",
-                                   "aux_ref_audio_paths": ["big.wav"]})
+    r = client.get(
+        "/tts",
+        params={"text": "Hi.", "text_lang": "en", "ref_audio_path": "ref.wav", "aux_ref_audio_paths": ["big.wav"]},
+    )
     _refused(r, 413, "PayloadTooLarge")
     assert str(server_files) not in r.text
 
 
-@pytest.mark.parametrize(("params", "status", "kind"), [
-    ({"text_lang": "e" * 2000}, 413, "PayloadTooLarge"),
-    ({"ref_audio_path": "a" * 2000}, 413, "PayloadTooLarge"),
-    ({"prompt_text": "word " * 500, "prompt_lang": "en"}, 400, "TextTooLong"),
-    ({"top_k": True}, 400, "InvalidParameter"),
-    ({"temperature": True}, 400, "InvalidParameter"),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "kind"),
+    [
+        ({"text_lang": "e" * 2000}, 413, "PayloadTooLarge"),
+        ({"ref_audio_path": "a" * 2000}, 413, "PayloadTooLarge"),
+        ({"prompt_text": "word " * 500, "prompt_lang": "en"}, 400, "TextTooLong"),
+        ({"top_k": True}, 400, "InvalidParameter"),
+        ({"temperature": True}, 400, "InvalidParameter"),
+    ],
+)
 def test_tts_fields_bounded(client, params, status, kind) -> None:
     r = client.post("/tts", json={"text": "Hi.", "text_lang": "en", "voice": "ref", **params})
     _refused(r, status, kind)
@@ -133,8 +143,11 @@ def test_parse_failures_in_the_error_shape(client) -> None:
         client.post("/v1/audio/speech", content=b'{"input": "\xff\xfe"}', headers=json_type),
         client.post("/v1/audio/speech", content=deep, headers=json_type),
         client.post("/tts", content=b'{"text": ' + b"[" * 20 + b"]" * 20 + b"}", headers=json_type),
-        client.post("/v1/audio/speech", content=b"--x\r\nnot a form",
-                    headers={"content-type": "multipart/form-data; boundary=x"}),
+        client.post(
+            "/v1/audio/speech",
+            content=b"--x\r\nnot a form",
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
         client.post("/v1/voices", content=b"--x\r\nnot a form", headers={"content-type": "multipart/form-data"}),
         client.get("/no/such/route"),
         client.put("/tts"),
@@ -149,7 +162,27 @@ def test_parse_failures_in_the_error_shape(client) -> None:
 
 
 def test_no_object_reprs_in_messages(client) -> None:
-    r = client.post("/v1/voices", files={"audio": ("a.wav", b"RIFF\x00\x00garbage" * 10, "audio/wav")},
-                    data={"name": "bad", "text": REF_TEXT, "language": "en"})
+    r = client.post(
+        "/v1/voices",
+        files={"audio": ("a.wav", b"RIFF\x00\x00garbage" * 10, "audio/wav")},
+        data={"name": "bad", "text": REF_TEXT, "language": "en"},
+    )
     assert r.status_code == 400 and r.json()["error"]["type"] == "ReferenceAudioError"
     assert "<" not in r.json()["message"] and "0x" not in r.json()["message"], r.text
+
+
+@pytest.mark.parametrize(
+    ("clip", "kind"),
+    [
+        (wav_bytes(reference_clip()[:32000], 32000), "ReferenceAudioError"),  # 1 s: under the 3-10 s rule
+        (wav_bytes(np.tile(reference_clip(), 4)[: 32000 * 12], 32000), "ReferenceAudioError"),  # 12 s: over it
+        (b"RIFF\x00\x00garbage" * 10, "ReferenceAudioError"),  # not audio
+        (wav_bytes(np.stack([reference_clip()] * 2, axis=1), 32000), "ReferenceAudioError"),  # stereo
+    ],
+)
+def test_set_refer_audio_validates_as_uploads_and_keeps_a_working_default(server_files, client, clip, kind) -> None:
+    (server_files / "refs" / "candidate.wav").write_bytes(clip)
+    r = client.get("/set_refer_audio", params={"refer_audio_path": "candidate.wav"})
+    _refused(r, 400, kind)
+    r = client.get("/tts", params={"text": "Still the old default.", "text_lang": "en"})
+    assert r.status_code == 200 and r.content[:4] == b"RIFF"

@@ -151,3 +151,31 @@ def test_model_registry_lru_bounded_by_count_and_bytes() -> None:
         assert reg.resident == {}
 
     asyncio.run(run())
+
+
+def _threads() -> int:
+    for line in open("/proc/self/status").read().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_abandoned_encoders_free_their_threads_without_the_gc() -> None:
+    """A response abandoned mid-stream closes its encoder: PyAV's codec threads go at once, not at the next GC."""
+    import gc
+
+    from fastsovits.server.streaming import stream_encoder
+
+    gc.collect()
+    gc.disable()
+    try:
+        base = _threads()
+        for fmt in ("mp3", "opus", "aac", "flac", "mp3", "opus", "aac"):
+            enc = stream_encoder(fmt, 32000)
+            assert enc.feed(np.zeros(32000, np.float32)) is not None
+            enc.close()  # what the response does when its client goes away or the stream fails
+            enc.close()  # idempotent
+            del enc
+        assert _threads() <= base + 2
+    finally:
+        gc.enable()

@@ -37,6 +37,9 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(wav.astype(np.float32, copy=False), orig_sr, target_sr, quality="HQ").astype(np.float32)
 
 
+UNKNOWN_FRAMES = 2**62  # libsndfile's frame count for a stream whose header does not say (SF_COUNT_MAX)
+
+
 class AudioTooLong(ReferenceAudioError):
     """The clip lasts longer than the caller's ``max_seconds`` (found from the header or by a bounded decode)."""
 
@@ -52,7 +55,10 @@ class AudioInfo:
 
     @property
     def seconds(self) -> float:
-        return self.frames / self.sample_rate if self.sample_rate > 0 else math.inf
+        """The header's duration; ``inf`` when the header does not give the length."""
+        if self.sample_rate <= 0 or self.frames >= UNKNOWN_FRAMES:
+            return math.inf
+        return self.frames / self.sample_rate
 
 
 def _opened(source: AudioSource) -> str | BinaryIO:
@@ -75,6 +81,25 @@ def _decode_error(e: BaseException) -> ReferenceAudioError:
 
 def _too_long(seconds: float, max_seconds: float) -> AudioTooLong:
     return AudioTooLong(f"the audio lasts {seconds:.1f} s; at most {max_seconds:g} s is accepted")
+
+
+def _read_blocks(f, frames: int | None) -> np.ndarray:
+    """Up to ``frames`` (None: all) from a file whose header does not give its length, a block at a time."""
+    import soundfile as sf
+
+    parts, got, block = [], 0, max(int(f.samplerate), 1)
+    while frames is None or got < frames:
+        try:
+            x = f.read(frames=block if frames is None else min(block, frames - got), dtype="float32", always_2d=True)
+        except sf.LibsndfileError:
+            if not parts:
+                raise
+            break  # libsndfile reports the end of such a stream as a failed seek
+        if not len(x):
+            break
+        parts.append(x)
+        got += len(x)
+    return np.concatenate(parts) if parts else np.zeros((0, int(f.channels)), np.float32)
 
 
 def probe_audio(source: AudioSource) -> AudioInfo:
@@ -103,13 +128,14 @@ def decode_audio(source: AudioSource, max_seconds: float | None = None) -> tuple
     try:
         with sf.SoundFile(opened) as f:
             rate = int(f.samplerate)
-            frames = -1
-            if max_seconds is not None:
-                limit = int(math.floor(max_seconds * rate))
-                if f.frames > limit:
-                    raise _too_long(f.frames / rate, max_seconds)
-                frames = limit + 1
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
+            known = f.frames < UNKNOWN_FRAMES
+            limit = None if max_seconds is None else int(math.floor(max_seconds * rate))
+            if limit is not None and known and f.frames > limit:
+                raise _too_long(f.frames / rate, max_seconds)
+            if known:
+                data = f.read(frames=-1 if limit is None else limit + 1, dtype="float32", always_2d=True)
+            else:
+                data = _read_blocks(f, None if limit is None else limit + 1)
     except ReferenceAudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:

@@ -169,6 +169,7 @@ async def _set_weights(request: Request, weights_path: str | None, kind: str):
     spec = base.with_(name=f"{root}+{Path(files['gpt'] or '-').name}+{Path(files['sovits'] or '-').name}", **files)
     known = st.models.specs.get(spec.name)
     st.models.declare(spec)
+    st.service.admission.enter()  # loading is heavy: it counts against the queue limit as synthesis does
     try:
         async with st.models.lease(spec.name):  # loads now, so a bad file is this request's 4xx, not a later one's
             pass
@@ -183,6 +184,8 @@ async def _set_weights(request: Request, weights_path: str | None, kind: str):
         log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
         raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for this "
                              "model") from None
+    finally:
+        st.service.admission.exit()
     st.models.default_name = spec.name
     return SUCCESS
 

@@ -179,3 +179,11 @@ def test_abandoned_encoders_free_their_threads_without_the_gc() -> None:
         assert _threads() <= base + 2
     finally:
         gc.enable()
+
+
+def test_json_depth_counts_brackets_outside_strings() -> None:
+    from fastsovits.server.guard import json_depth
+
+    assert json_depth(b'{"a": "[[[\\"[[{", "b": [[1]]}') == 3
+    assert json_depth(b"[" * 50 + b"]" * 50) == 50
+    assert json_depth(b'"just a string"') == 0

@@ -20,7 +20,7 @@ import torch
 from tests.server.conftest import REF, Server, metric
 
 KEY = "s3cret-key"
-STREAM_TIMEOUT_S = 8  # past the first chunks of LONG_TEXT at 120 tokens a sentence (~1-2 s), far short of its end
+STREAM_TIMEOUT_S = 10  # with one KV slot, LONG_TEXT's first chunks come after one sentence, its end after 90
 LONG_TEXT = " ".join(f"Sentence {i} of a request that runs for a while." for i in range(90))
 
 
@@ -176,6 +176,8 @@ def test_stream_that_fails_midway_tells_the_client(server_files, tmp_path) -> No
             "120",
             "--max-len",
             "512",
+            "--num-slots",
+            "1",
         ],
     )
     raw = {"text": LONG_TEXT, "text_lang": "en", "voice": "ref", "streaming_mode": 3}  # fixed 16-token chunks

@@ -34,13 +34,20 @@ def peak_mb(pid: int | str) -> float:
     return float("nan")
 
 
+def kind(r: httpx.Response) -> str:
+    """The error type, ``untyped`` for an error without one, ``accepted`` for audio."""
+    if r.headers.get("content-type") != "application/json":
+        return "accepted"
+    return r.json().get("error", {}).get("type", "untyped")
+
+
 def measured(pid: int, call) -> dict:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
     start, t0 = peak_mb(pid), time.perf_counter()
     r = call()
     return {
         "status": r.status_code,
-        "type": r.json()["error"]["type"],
+        "type": kind(r),
         "seconds": round(time.perf_counter() - t0, 4),
         "peak_rss_growth_mb": round(peak_mb(pid) - start, 1),
     }

@@ -187,3 +187,13 @@ def test_json_depth_counts_brackets_outside_strings() -> None:
     assert json_depth(b'{"a": "[[[\\"[[{", "b": [[1]]}') == 3
     assert json_depth(b"[" * 50 + b"]" * 50) == 50
     assert json_depth(b'"just a string"') == 0
+
+
+def test_unexpected_errors_do_not_leak_their_text() -> None:
+    import json
+
+    from fastsovits.server.errors import error_response
+
+    body = json.loads(error_response(TypeError("cannot open /srv/secret/model.pth <_io.BytesIO object at 0x7f>")).body)
+    assert body["error"] == {"message": body["Exception"], "type": "TypeError", "code": 500}
+    assert "/srv" not in json.dumps(body) and "0x" not in json.dumps(body)

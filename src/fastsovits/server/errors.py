@@ -87,6 +87,9 @@ def error_response(exc: BaseException, retry_after: int = 1) -> JSONResponse:
     elif status == 499:  # the client went away: nobody reads this answer, and it is no server fault
         log.info("request cancelled: %s", exc)
     message = str(exc) or kind
+    if status == 500 and not isinstance(exc, FastSovitsError):
+        # An unexpected failure: its text may hold server paths or object reprs; the log has the traceback.
+        message = f"internal error ({kind}); the server log has the details"
     body = {"message": message if status < 500 else "tts failed", "Exception": message,
             "error": {"message": message, "type": kind, "code": status}}
     headers = {"Retry-After": str(retry_after)} if status == 503 else None

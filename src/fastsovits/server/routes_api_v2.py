@@ -18,7 +18,7 @@ from anyio import to_thread
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
 
-from fastsovits.errors import CheckpointError, EmptyText, FastSovitsError, InvalidInput, InvalidParameter
+from fastsovits.errors import CapacityError, EmptyText, FastSovitsError, InvalidParameter
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.errors import Forbidden, InvalidWeights, NotSupported, PayloadTooLarge
 from fastsovits.server.paths import resolve_inside
@@ -173,12 +173,14 @@ async def _set_weights(request: Request, weights_path: str | None, kind: str):
     try:
         async with st.models.lease(spec.name):  # loads now, so a bad file is this request's 4xx, not a later one's
             pass
-    except FastSovitsError as e:
+    except CapacityError:
         _undeclare(st, spec, known)
-        if isinstance(e, (CheckpointError, InvalidInput)):
-            raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for "
-                                 f"this model: {type(e).__name__}") from None
         raise
+    except FastSovitsError as e:  # its message may name server paths: the client gets its own name back
+        _undeclare(st, spec, known)
+        log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
+        raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for "
+                             f"this model ({type(e).__name__})") from None
     except Exception as e:  # noqa: BLE001 - a file of the wrong kind fails anywhere in the loader
         _undeclare(st, spec, known)
         log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)

@@ -41,7 +41,6 @@ class ClientDisconnected(Cancelled):
     status = 499  # nginx's "client closed request": nobody reads the answer, and no server fault is logged
 
 
-
 @dataclass(frozen=True)
 class SpeechJob:
     text: str

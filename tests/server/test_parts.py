@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fastsovits.errors import InvalidParameter
-from fastsovits.server.app import GuardMiddleware
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.errors import ForbiddenPath, NotFound
+from fastsovits.server.guard import GuardMiddleware
 from fastsovits.server.paths import resolve_inside
 from fastsovits.server.schemas import SpeechRequest, TTSRequest, api_v2_streaming, streaming_params, to_params
 from fastsovits.server.streaming import encode_whole, stream_encoder

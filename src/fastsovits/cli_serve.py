@@ -13,7 +13,8 @@ SERVE_FLAGS = {"host": "host", "port": "port", "queue_limit": "queue_limit", "ti
                "shutdown_timeout": "shutdown_timeout_s", "max_text_chars": "max_text_chars",
                "max_audio_seconds": "max_audio_seconds", "max_models": "max_models", "num_slots": "num_slots",
                "max_len": "max_len", "max_new_tokens": "max_new_tokens", "allow_control": "allow_control",
-               "device": "device", "dtype": "dtype"}  # fmt: skip
+               "device": "device", "dtype": "dtype", "max_aux_clips": "max_aux_clips",
+               "access_log": "access_log"}  # fmt: skip
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
@@ -32,6 +33,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     given: dict[str, Any] = {field: getattr(a, flag) for flag, field in SERVE_FLAGS.items() if hasattr(a, flag)}
     if "max_new_tokens" in given:
         given["default_params"] = {"max_new_tokens": given["max_new_tokens"]}
+    if hasattr(a, "max_clip_mb"):
+        given["max_clip_bytes"] = int(a.max_clip_mb * 2**20)
     if hasattr(a, "max_body_mb"):
         given["max_body_bytes"] = int(a.max_body_mb * 2**20)
     if a.max_model_mb:
@@ -82,6 +85,17 @@ def add_serve(sub: Sub) -> None:
         default=s,
         help=f"largest request body in MiB (default: {_server_default('max_body_bytes') / 2**20:g})",
     )
+    opt("--max-aux-clips", "max_aux_clips", "most aux_ref_audio_paths one /tts request may name", type=int)
+    p.add_argument(
+        "--max-clip-mb",
+        type=float,
+        default=s,
+        help=f"largest reference file a client may name by path, in MiB "
+        f"(default: {_server_default('max_clip_bytes') / 2**20:g})",
+    )
+    p.add_argument("--access-log", action="store_true", default=s,
+                   help="log one INFO line per request on the 'fastsovits.access' logger (request id, route, "
+                        "status, duration, audio seconds)")
     opt("--max-models", "max_models", "resident models (least recently used goes first)", type=int)
     p.add_argument("--max-model-mb", type=float, help="memory bound over resident models (weights + KV cache)")
     p.add_argument("--num-slots", type=int, default=s, help="KV-cache slots per model (default: from free memory)")

@@ -17,6 +17,7 @@ TOKEN_RATE_HZ = 25  # semantic tokens per second of audio
 EARLY_STOP_HZ = 50  # the official early_stop_num is this constant times the GPT checkpoint's max_sec
 SPLIT_METHODS = ("cut0", "cut1", "cut2", "cut3", "cut4", "cut5")
 SAMPLE_STEPS = (4, 8, 16, 32)  # the official CFM step counts of v3/v4
+MAX_CLIP_SECONDS = 30.0  # the longest clip decoded for a voice (a reference itself must last 3-10 s)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fastsovits.audio.io import encode_audio, load_audio, resample
+from fastsovits.audio.io import AudioTooLong, decode_audio, encode_audio, load_audio, probe_audio, resample
 from fastsovits.errors import InvalidParameter, ReferenceAudioError
 
 
@@ -75,3 +75,39 @@ def test_bad_parameters() -> None:
         encode_audio(_tone(8000), 8000, "mp9")
     with pytest.raises(InvalidParameter):
         resample(_tone(8000), 0, 16000)
+
+
+def _silence_flac(seconds: int, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", sr, 1, format="FLAC", subtype="PCM_16") as f:
+        for _ in range(seconds // 60):
+            f.write(np.zeros(sr * 60, np.float32))
+    return buf.getvalue()
+
+
+def test_probe_reads_the_header_only() -> None:
+    data = _silence_flac(3600)
+    info = probe_audio(data)
+    assert (info.frames, info.sample_rate, info.channels, info.seconds) == (3600 * 16000, 16000, 1, 3600.0)
+    with pytest.raises(ReferenceAudioError) as e:
+        probe_audio(b"RIFF\x00\x00garbage" * 10)
+    assert "<" not in str(e.value) and "0x" not in str(e.value)
+
+
+def test_max_seconds_refuses_before_decoding() -> None:
+    data = _silence_flac(3600)  # 180 KB of FLAC, 230 MB once decoded
+    with pytest.raises(AudioTooLong, match="3600"):
+        decode_audio(data, max_seconds=20)
+    wav, sr = load_audio(_silence_flac(60), max_seconds=60)
+    assert (len(wav), sr) == (60 * 16000, 16000)
+
+
+def test_max_seconds_bounds_the_decode_when_the_header_hides_the_length() -> None:
+    data = bytearray(_silence_flac(600))
+    data[21] &= 0xF0  # STREAMINFO's 36-bit total-samples field := 0, "unknown"
+    data[22:26] = b"\0\0\0\0"
+    assert probe_audio(bytes(data)).seconds == float("inf")
+    with pytest.raises(AudioTooLong, match="20"):
+        decode_audio(bytes(data), max_seconds=20)
+    full, sr = decode_audio(bytes(data))  # without a bound it still reads the whole stream
+    assert 599 * sr <= len(full) <= 600 * sr  # libsndfile may fail the last read of such a stream

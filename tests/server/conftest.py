@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import fastsovits
 from tests.reference import reference_dir
 
 REF = reference_dir()
@@ -52,9 +53,11 @@ class Server:
                "--sovits", str(REF / "tiny/tiny_s2_v2.pth"), "--hubert", str(REF / "tiny/tiny_hubert"),
                "--device", "cpu", "--num-slots", "8", "--max-len", "256", "--max-new-tokens", "40",
                "--threads", "1", "--port", str(self.port), *extra]
-        root = Path(__file__).resolve().parents[2]  # this checkout's code, whatever else is installed
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)]),
-               "FASTSOVITS_DATA_DIR": str(data_dir or tmp / "data")}  # the voice store: never the user's own
+        # The server runs the same fastsovits as the tests (this checkout's, also when the venv's editable
+        # install points at another one); its voice store is never the user's own.
+        paths = [str(Path(fastsovits.__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[2])]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(paths),
+               "FASTSOVITS_DATA_DIR": str(data_dir or tmp / "data")}
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self) -> None:

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fastsovits.errors import InvalidParameter
-from fastsovits.server.app import GuardMiddleware
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.errors import ForbiddenPath, NotFound
+from fastsovits.server.guard import GuardMiddleware
 from fastsovits.server.paths import resolve_inside
 from fastsovits.server.schemas import SpeechRequest, TTSRequest, api_v2_streaming, streaming_params, to_params
 from fastsovits.server.streaming import encode_whole, stream_encoder
@@ -151,3 +151,49 @@ def test_model_registry_lru_bounded_by_count_and_bytes() -> None:
         assert reg.resident == {}
 
     asyncio.run(run())
+
+
+def _threads() -> int:
+    for line in open("/proc/self/status").read().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_abandoned_encoders_free_their_threads_without_the_gc() -> None:
+    """A response abandoned mid-stream closes its encoder: PyAV's codec threads go at once, not at the next GC."""
+    import gc
+
+    from fastsovits.server.streaming import stream_encoder
+
+    gc.collect()
+    gc.disable()
+    try:
+        base = _threads()
+        for fmt in ("mp3", "opus", "aac", "flac", "mp3", "opus", "aac"):
+            enc = stream_encoder(fmt, 32000)
+            assert enc.feed(np.zeros(32000, np.float32)) is not None
+            enc.close()  # what the response does when its client goes away or the stream fails
+            enc.close()  # idempotent
+            del enc
+        assert _threads() <= base + 2
+    finally:
+        gc.enable()
+
+
+def test_json_depth_counts_brackets_outside_strings() -> None:
+    from fastsovits.server.guard import json_depth
+
+    assert json_depth(b'{"a": "[[[\\"[[{", "b": [[1]]}') == 3
+    assert json_depth(b"[" * 50 + b"]" * 50) == 50
+    assert json_depth(b'"just a string"') == 0
+
+
+def test_unexpected_errors_do_not_leak_their_text() -> None:
+    import json
+
+    from fastsovits.server.errors import error_response
+
+    body = json.loads(error_response(TypeError("cannot open /srv/secret/model.pth <_io.BytesIO object at 0x7f>")).body)
+    assert body["error"] == {"message": body["Exception"], "type": "TypeError", "code": 500}
+    assert "/srv" not in json.dumps(body) and "0x" not in json.dumps(body)

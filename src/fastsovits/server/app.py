@@ -9,7 +9,6 @@ encoded (``/readyz`` answers 503 until then); uploaded voices live in the voice 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -22,10 +21,12 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from fastsovits.errors import FastSovitsError, InvalidParameter
 from fastsovits.server.config import ModelSpec, ServerConfig
-from fastsovits.server.errors import PayloadTooLarge, Unauthorized, error_response
+from fastsovits.server.errors import NotFound, ServerError, error_response
+from fastsovits.server.guard import GuardMiddleware
 from fastsovits.server.metrics import ServerMetrics
 from fastsovits.server.models import ModelRegistry
 from fastsovits.server.voice_refs import StoredVoiceService
@@ -33,7 +34,6 @@ from fastsovits.server.voices import Voice, VoiceRegistry, load_voices_file
 from fastsovits.voices.store import VoiceStore
 
 log = logging.getLogger("fastsovits.server")
-OPEN_PATHS = ("/healthz", "/readyz")
 
 
 @dataclass
@@ -56,40 +56,6 @@ class ServerState:
         self._default_voice = voice
 
 
-class GuardMiddleware:
-    """Bearer API key (all but /healthz, /readyz and CORS preflights) and the request-body size limit."""
-
-    def __init__(self, app, config: ServerConfig) -> None:
-        self.app, self.config = app, config
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = self.config.api_key
-        if key and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
-                resp = error_response(Unauthorized("a valid 'Authorization: Bearer <key>' header is required"))
-                resp.headers["WWW-Authenticate"] = "Bearer"
-                return await resp(scope, receive, send)
-        limit = self.config.max_body_bytes
-        length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return await error_response(PayloadTooLarge(f"body of {length} bytes; limit {limit}"))(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise PayloadTooLarge(f"body over {limit} bytes")
-            return message
-
-        return await self.app(scope, limited_receive, send)
-
-
 def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegistry | None = None) -> FastAPI:
     from fastsovits.server import routes_api_v2, routes_openai, routes_stream, routes_voices
 
@@ -104,7 +70,7 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
         async with registry.lease():
             pass
         for voice in voices.memory_voices():  # stored voices: their features are read when first named
-            await state.service.reference(voice)
+            await state.service.reference(voice, request=False)
         state.ready = True
         log.info("fastsovits server ready on %s:%d", config.host, config.port)
         yield
@@ -117,13 +83,29 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "X-Stop-Reasons", "X-Capped-Sentences", "X-Guard-Summary",
-                                           "Retry-After"])
+                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "X-Stop-Reasons", "X-Capped-Sentences",
+                                                                "X-Guard-Summary", "Retry-After", "X-Request-ID"])
     app.add_middleware(GuardMiddleware, config=config)
 
     @app.exception_handler(FastSovitsError)
     async def _typed(request: Request, exc: FastSovitsError):
         return error_response(exc, config.retry_after_s)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        # Starlette's own refusals (unknown route, wrong method, a body it cannot parse) in the error shape.
+        detail = exc.detail if isinstance(exc.detail, str) else "invalid request"
+        if exc.status_code == 404:
+            err: FastSovitsError = NotFound(f"no route {request.url.path}")
+        elif exc.status_code < 500:
+            err = InvalidParameter(detail if exc.status_code != 400 else f"the body cannot be parsed: {detail}")
+            err.status = exc.status_code  # type: ignore[attr-defined]
+        else:
+            err = ServerError(detail)
+        response = error_response(err, config.retry_after_s)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastsovits.limits import MAX_NEW_TOKENS
+from fastsovits.limits import MAX_CLIP_SECONDS, MAX_NEW_TOKENS
 from fastsovits.voices.validate import VoiceLimits
 
 
@@ -36,7 +36,11 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 20 * 1024 * 1024
     max_text_chars: int = 5000
-    max_audio_seconds: float = 30.0  # uploads longer than this are refused before any model sees them
+    max_audio_seconds: float = MAX_CLIP_SECONDS  # uploads longer than this are refused before any model sees them
+    max_aux_clips: int = 8  # auxiliary reference clips one request may name (api_v2 aux_ref_audio_paths)
+    max_clip_bytes: int = 16 * 1024 * 1024  # size of one reference file a client names by path, checked before reading
+    max_field_chars: int = 1024  # every string field other than the texts (names, paths, languages, formats)
+    max_json_depth: int = 8  # nesting of a JSON body ({ and [), checked before parsing
     queue_limit: int = 64  # requests admitted at once (running + waiting); beyond it 503 + Retry-After
     retry_after_s: int = 1
     request_timeout_s: float = 300.0
@@ -56,3 +60,4 @@ class ServerConfig:
     cuda_graphs: bool | None = None  # T2S step from CUDA graphs (None: on for CUDA), as TTS.from_pretrained
     max_new_tokens: int = MAX_NEW_TOKENS  # cap on semantic tokens per sentence for every request
     default_params: dict = field(default_factory=dict)  # SynthesisParams overrides applied before a request's own
+    access_log: bool = False  # one INFO line per request on the 'fastsovits.access' logger

@@ -10,7 +10,7 @@ import logging
 
 from fastapi.responses import JSONResponse
 
-from fastsovits.errors import CapacityError, FastSovitsError, InvalidInput, MissingResource
+from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput, MissingResource
 
 log = logging.getLogger("fastsovits.server")
 
@@ -57,12 +57,22 @@ class NotSupported(ServerError):
     status = 501
 
 
+class ShuttingDown(ServerError):
+    """The server's shutdown timeout ended this request before it could answer."""
+
+    status = 503
+
+
+class InvalidWeights(InvalidInput):
+    """A weights file a client named cannot be loaded as the kind of model asked for."""
+
+
 def status_of(exc: BaseException) -> int:
     if isinstance(exc, (ServerError, Forbidden, NotFound, PayloadTooLarge, RequestTimeout)) or hasattr(exc, "status"):
         return exc.status
     if isinstance(exc, InvalidInput):
         return 400
-    if isinstance(exc, CapacityError):
+    if isinstance(exc, (CapacityError, Cancelled)):
         return 503
     if isinstance(exc, MissingResource):
         return 400  # e.g. Chinese text on a server started without --bert: the request asks for what is absent
@@ -74,7 +84,12 @@ def error_response(exc: BaseException, retry_after: int = 1) -> JSONResponse:
     kind = type(exc).__name__
     if status >= 500 and status not in (501, 503, 504):
         log.error("request failed", exc_info=exc)
+    elif status == 499:  # the client went away: nobody reads this answer, and it is no server fault
+        log.info("request cancelled: %s", exc)
     message = str(exc) or kind
+    if status == 500 and not isinstance(exc, FastSovitsError):
+        # An unexpected failure: its text may hold server paths or object reprs; the log has the traceback.
+        message = f"internal error ({kind}); the server log has the details"
     body = {"message": message if status < 500 else "tts failed", "Exception": message,
             "error": {"message": message, "type": kind, "code": status}}
     headers = {"Retry-After": str(retry_after)} if status == 503 else None

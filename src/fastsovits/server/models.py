@@ -43,6 +43,7 @@ class ModelRegistry:
         self.resident: dict[str, Resident] = {}
         self.on_load = on_load
         self._locks: dict[str, asyncio.Lock] = {}
+        self._retired: list[Resident] = []  # stale models still leased by requests; closed once idle
 
     # ----------------------------------------------------------------------------- specs
     def declare(self, spec: ModelSpec) -> None:
@@ -61,6 +62,11 @@ class ModelRegistry:
         lock = self._locks.setdefault(spec.name, asyncio.Lock())
         async with lock:
             res = self.resident.get(spec.name)
+            if res is not None and res.spec != spec:
+                # The name now stands for other files (or version): the resident model is stale, never reused.
+                del self.resident[spec.name]
+                self._retired.append(res)
+                res = None
             if res is None:
                 res = await to_thread.run_sync(self._load, spec)
                 self.resident[spec.name] = res
@@ -102,6 +108,10 @@ class ModelRegistry:
 
     async def _evict(self, keep: str) -> None:
         cfg = self.config
+        for res in [r for r in self._retired if r.leases == 0]:
+            self._retired.remove(res)
+            log.info("model %s closed (its files changed)", res.spec.name)
+            await to_thread.run_sync(res.tts.close)
         while True:
             over_count = len(self.resident) > cfg.max_models
             over_bytes = cfg.max_model_bytes is not None and sum(
@@ -119,6 +129,8 @@ class ModelRegistry:
         return {name: res.tts.stats() for name, res in list(self.resident.items())}
 
     async def close(self) -> None:
+        while self._retired:
+            await to_thread.run_sync(self._retired.pop().tts.close)
         for name in list(self.resident):
             res = self.resident.pop(name)
             await to_thread.run_sync(res.tts.close)

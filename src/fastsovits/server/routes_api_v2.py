@@ -7,22 +7,34 @@ or model gets. Paths are read only inside the operator's ``--ref-root`` / ``--we
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from anyio import to_thread
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
 
-from fastsovits.errors import EmptyText, InvalidParameter, TextTooLong
-from fastsovits.server.errors import Forbidden, NotSupported
+from fastsovits.errors import CapacityError, EmptyText, FastSovitsError, InvalidParameter
+from fastsovits.server.config import ModelSpec
+from fastsovits.server.errors import Forbidden, InvalidWeights, NotSupported, PayloadTooLarge
 from fastsovits.server.paths import resolve_inside
-from fastsovits.server.schemas import API_V2_MEDIA, TTSRequest, api_v2_streaming, streaming_params, to_params
+from fastsovits.server.schemas import (
+    API_V2_MEDIA,
+    TTSRequest,
+    api_v2_streaming,
+    check_sizes,
+    streaming_params,
+    to_params,
+)
 from fastsovits.server.speech import SpeechJob, respond
 from fastsovits.server.voices import Voice, check_clip
 
 router = APIRouter()
+log = logging.getLogger("fastsovits.server")
 SUCCESS = {"message": "success"}
 
 
@@ -30,8 +42,32 @@ def _state(request: Request):
     return request.app.state.fastsovits
 
 
-def _voice(st, body: TTSRequest) -> Voice:
-    """The request's reference: a registered voice, a file under --ref-root, or the server default."""
+def _clip_paths(st, body: TTSRequest) -> list[Path]:
+    """The request's clip files: counted, inside --ref-root and sized (``stat`` only) before any is read."""
+    cfg = st.config
+    aux = body.aux_ref_audio_paths or []
+    if len(aux) > cfg.max_aux_clips:
+        raise PayloadTooLarge(f"aux_ref_audio_paths names {len(aux)} clips; this server accepts {cfg.max_aux_clips}")
+    paths = [resolve_inside(cfg.ref_root, p, "reference audio") for p in [body.ref_audio_path, *aux]]
+    for name, path in zip([body.ref_audio_path, *aux], paths):
+        size = path.stat().st_size
+        if size > cfg.max_clip_bytes:
+            raise PayloadTooLarge(f"reference audio {name!r} has {size} bytes; this server reads at most "
+                                  f"{cfg.max_clip_bytes}")
+    return paths
+
+
+def _read_clips(paths: list[Path], max_seconds: float) -> list[bytes]:
+    clips = []
+    for path in paths:
+        clips.append(path.read_bytes())
+        check_clip(clips[-1], max_seconds)
+    return clips
+
+
+def _voice(st, body: TTSRequest) -> Voice | Callable[[], Voice]:
+    """The request's reference: a registered voice, files under --ref-root (read after admission), or the
+    server default."""
     cfg = st.config
     name = body.voice or (body.ref_audio_path if body.ref_audio_path in st.voices else None)
     if name:
@@ -39,12 +75,14 @@ def _voice(st, body: TTSRequest) -> Voice:
     if body.ref_audio_path:
         if body.prompt_text and not body.prompt_lang:
             raise InvalidParameter("prompt_lang is required with prompt_text")
-        clips = [resolve_inside(cfg.ref_root, p, "reference audio").read_bytes()
-                 for p in [body.ref_audio_path, *(body.aux_ref_audio_paths or [])]]
-        for clip in clips:
-            check_clip(clip, cfg.max_audio_seconds)
-        return Voice("(request)", clips[0], body.prompt_text or None, (body.prompt_lang or "").lower() or None,
-                     tuple(clips[1:]), source="request")
+        paths = _clip_paths(st, body)
+
+        def load() -> Voice:
+            clips = _read_clips(paths, cfg.max_audio_seconds)
+            return Voice("(request)", clips[0], body.prompt_text or None, (body.prompt_lang or "").lower() or None,
+                         tuple(clips[1:]), source="request")
+
+        return load
     default = st.default_voice()
     if default is None:
         raise InvalidParameter("ref_audio_path is required (this server has no default voice)")
@@ -55,10 +93,9 @@ def _voice(st, body: TTSRequest) -> Voice:
 
 async def _tts(request: Request, body: TTSRequest):
     st = _state(request)
+    check_sizes(body, st.config)
     if not body.text or not body.text.strip():
         raise EmptyText("text is required")
-    if len(body.text) > st.config.max_text_chars:
-        raise TextTooLong(f"text has {len(body.text)} characters; this server accepts {st.config.max_text_chars}")
     if not body.text_lang:
         raise InvalidParameter("text_lang is required")
     media = body.media_type.lower()
@@ -91,21 +128,27 @@ async def tts_post(request: Request, body: TTSRequest):
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-    return f"{where}: {err.get('msg')} (got {err.get('input')!r})" if where else str(err.get("msg"))
+    got = repr(err.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return f"{where}: {err.get('msg')} (got {got})" if where else str(err.get("msg"))
 
 
 @router.get("/set_refer_audio")
 async def set_refer_audio(request: Request, refer_audio_path: str | None = None):
+    """As a voice upload: the clip is checked (format, mono, rate, length) and encoded on the default model
+    (3-10 s, through admission and the timeout) before it replaces the default; a bad clip changes nothing."""
     st = _state(request)
+    cfg = st.config
     if not refer_audio_path:
         raise InvalidParameter("refer_audio_path is required")
-
-    def load() -> Voice:
-        data = resolve_inside(st.config.ref_root, refer_audio_path, "reference audio").read_bytes()
-        check_clip(data, st.config.max_audio_seconds)
-        return Voice("(default)", data, source="set_refer_audio")
-
-    st.set_default_voice(await to_thread.run_sync(load))
+    if len(refer_audio_path) > cfg.max_field_chars:
+        raise PayloadTooLarge(f"refer_audio_path has {len(refer_audio_path)} characters; at most {cfg.max_field_chars}")
+    body = TTSRequest(ref_audio_path=refer_audio_path)
+    paths = await to_thread.run_sync(_clip_paths, st, body)
+    clips = await to_thread.run_sync(_read_clips, paths, cfg.max_audio_seconds)
+    voice = Voice("(default)", clips[0], source="set_refer_audio")
+    await st.service.reference(voice)
+    st.set_default_voice(voice)
     return SUCCESS
 
 
@@ -113,16 +156,47 @@ async def _set_weights(request: Request, weights_path: str | None, kind: str):
     st = _state(request)
     if not weights_path:
         raise InvalidParameter("weights_path is required")
+    if len(weights_path) > st.config.max_field_chars:
+        raise PayloadTooLarge(f"weights_path has {len(weights_path)} characters; at most {st.config.max_field_chars}")
     path = await to_thread.run_sync(resolve_inside, st.config.weights_root, weights_path, "weights file")
     base = st.models.spec(None)
     if base.path is not None:
         raise NotSupported(f"/set_{kind}_weights needs a server started with --gpt/--sovits files, not a folder")
-    spec = base.with_(name=f"{base.name.split('+')[0]}+{kind}:{path.name}", **{kind: str(path)})
+    files = {"gpt": base.gpt, "sovits": base.sovits, kind: str(path)}
+    root = base.name.split("+")[0]
+    # The name shows both files; the registry also keys its resident model by the whole spec, so a name
+    # that comes back with other files behind it is reloaded, never reused.
+    spec = base.with_(name=f"{root}+{Path(files['gpt'] or '-').name}+{Path(files['sovits'] or '-').name}", **files)
+    known = st.models.specs.get(spec.name)
     st.models.declare(spec)
-    async with st.models.lease(spec.name):  # loads now, so a bad file is this request's 400, not a later one's
-        pass
+    st.service.admission.enter()  # loading is heavy: it counts against the queue limit as synthesis does
+    try:
+        async with st.models.lease(spec.name):  # loads now, so a bad file is this request's 4xx, not a later one's
+            pass
+    except CapacityError:
+        _undeclare(st, spec, known)
+        raise
+    except FastSovitsError as e:  # its message may name server paths: the client gets its own name back
+        _undeclare(st, spec, known)
+        log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
+        raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for "
+                             f"this model ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - a file of the wrong kind fails anywhere in the loader
+        _undeclare(st, spec, known)
+        log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
+        raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for this "
+                             "model") from None
+    finally:
+        st.service.admission.exit()
     st.models.default_name = spec.name
     return SUCCESS
+
+
+def _undeclare(st, spec: ModelSpec, previous: ModelSpec | None) -> None:
+    if previous is None:
+        st.models.specs.pop(spec.name, None)
+    else:
+        st.models.specs[spec.name] = previous
 
 
 @router.get("/set_gpt_weights")
@@ -138,15 +212,20 @@ async def set_sovits_weights(request: Request, weights_path: str | None = None):
 @router.api_route("/control", methods=["GET", "POST"])
 async def control(request: Request, background: BackgroundTasks, command: str | None = None):
     st = _state(request)
+    if not st.config.allow_control:  # before reading anything the client sent
+        raise Forbidden("/control is disabled on this server (start it with --allow-control)")
     if command is None and request.method == "POST":
         try:
-            command = (await request.json()).get("command")
+            body = await request.json()
         except ValueError:
-            command = None
+            raise InvalidParameter("the body must be a JSON object such as {\"command\": \"exit\"}") from None
+        if not isinstance(body, dict):
+            raise InvalidParameter(f"the body must be a JSON object, not {type(body).__name__}")
+        command = body.get("command")
     if not command:
         raise InvalidParameter("command is required")
-    if not st.config.allow_control:
-        raise Forbidden("/control is disabled on this server (start it with --allow-control)")
+    if not isinstance(command, str) or len(command) > st.config.max_field_chars:
+        raise InvalidParameter("command must be 'exit' or 'restart'")
     if command == "exit":
         background.add_task(os.kill, os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
         return {"message": "exiting"}

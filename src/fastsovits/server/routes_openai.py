@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from fastsovits.errors import EmptyText, InvalidParameter, TextTooLong
+from fastsovits.errors import EmptyText, InvalidParameter
 from fastsovits.server.errors import NotFound
-from fastsovits.server.schemas import OPENAI_PCM_RATE, SpeechRequest, to_params
+from fastsovits.server.schemas import OPENAI_PCM_RATE, SpeechRequest, check_sizes, to_params
 from fastsovits.server.speech import SpeechJob, respond
 
 router = APIRouter()
@@ -22,7 +22,7 @@ OPENAI_VOICES = ("default", "alloy", "ash", "ballad", "coral", "echo", "fable", 
                  "verse")
 
 
-def _voice(st, voice):
+def named_voice(st, voice):
     name = voice.get("id") if isinstance(voice, dict) else voice
     if isinstance(name, str) and name in st.voices:
         return st.voices.get(name)
@@ -34,14 +34,13 @@ def _voice(st, voice):
 @router.post("/v1/audio/speech")
 async def speech(request: Request, body: SpeechRequest):
     st = request.app.state.fastsovits
+    check_sizes(body, st.config)
     if not body.input.strip():
         raise EmptyText("input is empty")
-    if len(body.input) > st.config.max_text_chars:
-        raise TextTooLong(f"input has {len(body.input)} characters; this server accepts {st.config.max_text_chars}")
     sse = body.stream_format == "sse"
     if sse and body.stream is False:
         raise InvalidParameter("stream_format='sse' streams; it cannot be combined with stream=false")
-    voice = _voice(st, body.voice)
+    voice = named_voice(st, body.voice)
     model = None if body.model in MODEL_ALIASES else st.models.spec(body.model).name
     language = (body.language or voice.language or "auto").lower()
     params = to_params(body, st.config, speed_factor=body.speed)

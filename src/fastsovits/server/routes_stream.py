@@ -28,9 +28,8 @@ from starlette.websockets import WebSocketDisconnect
 from fastsovits.errors import Cancelled, CapacityError, InputTimeout, InvalidParameter, TextTooLong
 from fastsovits.limits import TextStreamLimits
 from fastsovits.server.errors import Unauthorized, error_response, status_of
-from fastsovits.server.routes_openai import MODEL_ALIASES, _voice
-from fastsovits.server.schemas import OPENAI_PCM_RATE, _Sampling, to_params
-from fastsovits.server.speech import SpeechService
+from fastsovits.server.routes_openai import MODEL_ALIASES, named_voice
+from fastsovits.server.schemas import OPENAI_PCM_RATE, SamplingFields, to_params
 from fastsovits.server.streaming import stream_encoder
 from fastsovits.text_stream import AudioPump, TextStreamSession, wait_for_room
 
@@ -42,7 +41,7 @@ JSON_BYTES_PER_CHAR = 6  # a character written as a JSON \uXXXX escape
 M = TypeVar("M", bound=BaseModel)
 
 
-class SessionConfig(_Sampling):
+class SessionConfig(SamplingFields):
     """The first message: the voice, the audio format and the synthesis fields of ``/v1/audio/speech``."""
 
     model_config = ConfigDict(extra="ignore")
@@ -183,14 +182,14 @@ async def speech_stream(ws: WebSocket) -> None:
         if data["type"] != "session.config":
             raise InvalidParameter(f"the first message must be session.config, not {data['type']!r}")
         cfg = _parse(SessionConfig, data)
-        voice = _voice(st, cfg.voice)
+        voice = named_voice(st, cfg.voice)
         model = None if cfg.model in MODEL_ALIASES else st.models.spec(cfg.model).name
         language = (cfg.language or voice.language or "auto").lower()
         params = to_params(cfg, config, speed_factor=cfg.speed)
         st.service.admission.enter()
         admitted = True
         res = await st.models.acquire(model or voice.model)
-        reference = await to_thread.run_sync(SpeechService._reference, res, voice)
+        reference = await to_thread.run_sync(st.service.reference_of, res, voice)
         session = TextStreamSession(res.tts, reference, language, params, limits)
         encoder = stream_encoder(
             cfg.response_format, res.tts.sample_rate, OPENAI_PCM_RATE if cfg.response_format == "pcm" else None

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from fastsovits.params import SynthesisParams
 from fastsovits.results import SentenceResult, capped_indices
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.errors import RequestTimeout
+from fastsovits.server.guard import StreamAborted, access_record
 from fastsovits.server.metrics import ServerMetrics
 from fastsovits.server.models import ModelRegistry, Resident
 from fastsovits.server.streaming import MEDIA_TYPES, encode_whole, stream_encoder
@@ -38,14 +40,14 @@ TIMESTAMPS_HEADER_MAX = 8192  # bytes of X-Timestamps (HTTP clients refuse much 
 
 
 class ClientDisconnected(Cancelled):
-    pass
+    status = 499  # nginx's "client closed request": nobody reads the answer, and no server fault is logged
 
 
 @dataclass(frozen=True)
 class SpeechJob:
     text: str
     language: str
-    voice: Voice
+    voice: Voice | Callable[[], Voice]  # a callable reads the reference (files) after admission, in a thread
     params: SynthesisParams
     model: str | None = None  # None: the voice's model, else the server's default
 
@@ -117,8 +119,10 @@ class _Producer:
 class SpeechStream:
     """The audio of one admitted request; ``close()`` must run exactly once (idempotent)."""
 
-    def __init__(self, service: SpeechService, route: str, res: Resident, producer: _Producer, t0: float) -> None:
+    def __init__(self, service: SpeechService, route: str, res: Resident, producer: _Producer, t0: float,
+                 scope: dict | None = None) -> None:
         self.service, self.route, self.res, self.producer, self.t0 = service, route, res, producer, t0
+        self.record = access_record(scope) if scope is not None else None
         self.deadline = t0 + service.config.request_timeout_s
         self.sample_rate = res.tts.sample_rate
         self.samples_out = 0
@@ -175,6 +179,8 @@ class SpeechStream:
         self.service.admission.exit()
         m = self.service.metrics
         m.audio_seconds.inc(self.samples_out / self.sample_rate)
+        if self.record is not None:
+            self.record.audio_seconds += self.samples_out / self.sample_rate
         m.latency.labels(self.route).observe(time.monotonic() - self.t0)
         m.requests.labels(self.route, str(status)).inc()
 
@@ -185,14 +191,35 @@ class SpeechService:
         self.admission = Admission(config.queue_limit, metrics)
 
     @staticmethod
-    def _reference(res: Resident, voice: Voice):
+    def reference_of(res: Resident, voice: Voice):
         with res.ref_lock:
             return res.tts.load_reference(voice.audio, voice.text or None, voice.language, aux=voice.aux)
 
-    async def reference(self, voice: Voice, model: str | None = None) -> None:
-        """Encode ``voice`` on its model now (validation at registration; the result is cached)."""
-        async with self.models.lease(model or voice.model) as res:
-            await to_thread.run_sync(self._reference, res, voice)
+    async def _within(self, deadline: float, fn: Callable, *args: object) -> object:
+        """``fn(*args)`` in a worker thread, answered by ``RequestTimeout`` at the request's deadline."""
+        remaining = deadline - time.monotonic()
+        try:
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            return await asyncio.wait_for(to_thread.run_sync(fn, *args, abandon_on_cancel=True), remaining)
+        except asyncio.TimeoutError:
+            self.metrics.cancelled.labels("timeout").inc()
+            raise RequestTimeout(f"request ran past {self.config.request_timeout_s} s") from None
+
+    async def reference(self, voice: Voice, model: str | None = None, request: bool = True) -> None:
+        """Encode ``voice`` on its model now (validation at registration; the result is cached). For a client's
+        ``request`` it is admitted and timed out as a synthesis request is (not at start-up)."""
+        if not request:
+            async with self.models.lease(model or voice.model) as res:
+                await to_thread.run_sync(self.reference_of, res, voice)
+            return
+        self.admission.enter()
+        try:
+            deadline = time.monotonic() + self.config.request_timeout_s
+            async with self.models.lease(model or voice.model) as res:
+                await self._within(deadline, self.reference_of, res, voice)
+        finally:
+            self.admission.exit()
 
     async def open(self, job: SpeechJob, route: str, request=None) -> SpeechStream:
         """Admit, lease, encode the reference and wait for the first chunk (errors surface here, before any byte)."""
@@ -200,11 +227,14 @@ class SpeechService:
             raise EmptyText("the text is empty")
         self.admission.enter()
         t0 = time.monotonic()
+        deadline = t0 + self.config.request_timeout_s
         res = stream = None
         try:
-            res = await self.models.acquire(job.model or job.voice.model)
-            ref = await to_thread.run_sync(self._reference, res, job.voice)
-            stream = SpeechStream(self, route, res, _Producer(res.tts, job, ref), t0)
+            voice = job.voice if isinstance(job.voice, Voice) else await self._within(deadline, job.voice)
+            res = await self.models.acquire(job.model or voice.model)
+            ref = await self._within(deadline, self.reference_of, res, voice)
+            stream = SpeechStream(self, route, res, _Producer(res.tts, job, ref), t0,
+                                  request.scope if request is not None else None)
             stream.first = await stream.next(request)
             return stream
         except BaseException as e:
@@ -310,13 +340,18 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
         except (asyncio.CancelledError, GeneratorExit):
             service.metrics.cancelled.labels("disconnect").inc()
             raise
-        except Exception as e:  # noqa: BLE001 - headers are gone: the stream ends early, the cause is logged
+        except Exception as e:  # noqa: BLE001 - headers are gone: the client is told in-band, the cause is logged
             status = _status(e)
             service.metrics.errors.labels(type(e).__name__).inc()
-            log.warning("stream of %s ended early: %s: %s", route, type(e).__name__, e)
-            if sse:
-                yield sse_event({"type": "error", "error": {"type": type(e).__name__, "message": str(e)}})
+            service.metrics.cancelled.labels("stream_error").inc()
+            log.warning("stream of %s failed after %d samples: %s: %s", route, stream.samples_out,
+                        type(e).__name__, e)
+            if not sse:  # raw audio has no place for an error: cut the connection (no final chunk)
+                raise StreamAborted(f"{type(e).__name__}: {e}") from None
+            yield sse_event({"type": "error", "error": {"type": type(e).__name__, "message": str(e),
+                                                        "code": status}})
         finally:
+            encoder.close()
             stream.close(status)
 
     if sse:

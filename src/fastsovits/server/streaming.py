@@ -1,6 +1,7 @@
 """Audio encoders for HTTP responses: one encoder per response, fed chunk by chunk.
 
-``feed(samples)`` returns the bytes ready so far, ``finish()`` the rest. A streamed WAV is a
+``feed(samples)`` returns the bytes ready so far, ``finish()`` the rest, ``close()`` frees the encoder
+(also when the response is abandoned). A streamed WAV is a
 header whose RIFF and data sizes are 0xFFFFFFFF ("unknown length", read to end of stream by
 common players and libsndfile) followed by 16-bit PCM. Ogg/Opus, AAC (ADTS), MP3 and FLAC come
 from one PyAV encoder per response, so the stream is one continuous file, not one per chunk.
@@ -63,6 +64,9 @@ class PcmEncoder:
         out, self._header = self._header + to_pcm16(self._resample(np.zeros(0, np.float32), last=True)), b""
         return out
 
+    def close(self) -> None:
+        pass
+
 
 class _Sink:
     def __init__(self) -> None:
@@ -115,8 +119,15 @@ class AvEncoder:
     def finish(self) -> bytes:
         tail = self._encode_pcm(self._resample(np.zeros(0, np.float32), last=True))
         tail += self._encode(None)
-        self._out.close()
+        self.close()  # writes the container's trailer into the sink
         return tail + self._sink.take()
+
+    def close(self) -> None:
+        """Free the codec now (idempotent): its native threads otherwise live until the garbage collector
+        breaks PyAV's reference cycles."""
+        if self._out is not None:
+            self._out.close()
+        self._out = self._stream = None
 
 
 def stream_encoder(fmt: str, sample_rate: int, out_rate: int | None = None):
@@ -138,7 +149,10 @@ def encode_whole(samples: np.ndarray, sample_rate: int, fmt: str, out_rate: int 
         samples, sample_rate = resample(np.asarray(samples, np.float32), sample_rate, out_rate), out_rate
     if fmt == "aac":
         enc = AvEncoder("aac", sample_rate)
-        return enc.feed(samples) + enc.finish()
+        try:
+            return enc.feed(samples) + enc.finish()
+        finally:
+            enc.close()
     if fmt not in MEDIA_TYPES:
         raise InvalidParameter(f"media type {fmt!r} is not one of {sorted(MEDIA_TYPES)}")
     return encode_audio(samples, sample_rate, fmt)

@@ -69,14 +69,14 @@ class StoredVoiceService(SpeechService):
 
     def encode_new(self, res: Resident, voice: Voice) -> Reference:
         """A voice being created: encode it and refuse a prompt the model's cache cannot hold (worker thread)."""
-        ref = SpeechService._reference(res, voice)
+        ref = SpeechService.reference_of(res, voice)
         check_prompt_fits(ref, voice.text, cache_positions(cast("TTS", res.tts)))
         return ref
 
-    def _reference(self, res: Resident, voice: Voice) -> Reference:  # type: ignore[override]  # worker thread
+    def reference_of(self, res: Resident, voice: Voice) -> Reference:  # type: ignore[override]  # worker thread
         voice_id, store = voice.store_id, self.store
         if voice_id is None or store is None:
-            return SpeechService._reference(res, voice)
+            return SpeechService.reference_of(res, voice)
         identity = self.identity(res)
         key = (identity, voice_id)
         with self._lock:

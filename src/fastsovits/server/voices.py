@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastsovits.audio.io import decode_audio
+from fastsovits.audio.io import AudioTooLong, decode_audio
 from fastsovits.errors import InvalidInput
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.errors import NotFound, PayloadTooLarge
@@ -59,16 +59,17 @@ def summary_info(s: VoiceSummary) -> dict:
 
 
 def check_clip(data: bytes, max_seconds: float) -> float:
-    """Refuse what cannot be a reference, from its header before decoding it; returns its duration."""
+    """Refuse what cannot be a reference, from its header before decoding it (channels, rate, length), then
+    by decoding at most ``max_seconds``; returns its duration."""
     info = probe_clip(data, "the reference audio")  # mono, 16-48 kHz, a stated length: nothing decoded yet
     if info.seconds > max_seconds:
         raise PayloadTooLarge(f"the reference audio lasts {info.seconds:.1f} s; this server accepts at most "
                               f"{max_seconds} s")
-    samples, rate = decode_audio(data)
-    seconds = samples.shape[0] / rate
-    if seconds > max_seconds:  # a header that understated the length
-        raise PayloadTooLarge(f"the reference audio lasts {seconds:.1f} s; this server accepts at most {max_seconds} s")
-    return seconds
+    try:
+        samples, rate = decode_audio(data, max_seconds)
+    except AudioTooLong as e:  # a header that understated the length
+        raise PayloadTooLarge(f"reference audio: {e} (the server's --max-audio-seconds)") from None
+    return samples.shape[0] / rate
 
 
 class VoiceRegistry:

@@ -30,7 +30,7 @@ import torch
 
 from fastsovits.engine.stats import EngineStats, MemoryReport
 from fastsovits.errors import EmptyText, InvalidInput, InvalidParameter, MissingResource
-from fastsovits.limits import EARLY_STOP_HZ, MAX_NEW_TOKENS, TextStreamLimits
+from fastsovits.limits import EARLY_STOP_HZ, MAX_CLIP_SECONDS, MAX_NEW_TOKENS, TextStreamLimits
 from fastsovits.params import SynthesisParams
 from fastsovits.results import SentenceResult, capped_indices
 from fastsovits.timestamps import SentenceAligner, SentenceTimestamps, request_timestamps
@@ -119,7 +119,7 @@ def _load(audio, sample_rate: int) -> np.ndarray:
         if samples.ndim == 2:
             samples = samples.mean(axis=1 if samples.shape[1] <= 8 else 0)
         return resample(samples, int(sr), sample_rate)
-    return load_audio(audio, sample_rate)[0]
+    return load_audio(audio, sample_rate, max_seconds=MAX_CLIP_SECONDS)[0]  # refused from the header when longer
 
 
 _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,

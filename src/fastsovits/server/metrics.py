@@ -10,11 +10,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from fastsovits.engine.stats import EngineStats
+
+if TYPE_CHECKING:
+    from fastsovits.server.models import ModelRegistry
 
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
 TIME_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120)
@@ -78,7 +82,7 @@ class _EngineCollector:
 
 class ServerMetrics:
     def __init__(self) -> None:
-        self.models = None  # ModelRegistry, set by the app
+        self.models: ModelRegistry | None = None  # set by the app
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.batch_size = Histogram("fastsovits_batch_size", "rows per T2S decode step", buckets=BATCH_BUCKETS,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 
@@ -21,13 +22,16 @@ from fastsovits.engine.stats import EngineStats
 from fastsovits.server.config import ModelSpec, ServerConfig
 from fastsovits.server.errors import NotFound
 
+if TYPE_CHECKING:
+    from fastsovits.api import TTS
+
 log = logging.getLogger("fastsovits.server")
 
 
 @dataclass
 class Resident:
     spec: ModelSpec
-    tts: object  # fastsovits.api.TTS
+    tts: TTS
     nbytes: int
     leases: int = 0
     last_used: float = field(default_factory=time.monotonic)

@@ -48,8 +48,9 @@ def _clip_paths(st, body: TTSRequest) -> list[Path]:
     aux = body.aux_ref_audio_paths or []
     if len(aux) > cfg.max_aux_clips:
         raise PayloadTooLarge(f"aux_ref_audio_paths names {len(aux)} clips; this server accepts {cfg.max_aux_clips}")
-    paths = [resolve_inside(cfg.ref_root, p, "reference audio") for p in [body.ref_audio_path, *aux]]
-    for name, path in zip([body.ref_audio_path, *aux], paths):
+    named = [body.ref_audio_path or "", *aux]
+    paths = [resolve_inside(cfg.ref_root, p, "reference audio") for p in named]
+    for name, path in zip(named, paths):
         size = path.stat().st_size
         if size > cfg.max_clip_bytes:
             raise PayloadTooLarge(f"reference audio {name!r} has {size} bytes; this server reads at most "
@@ -110,7 +111,7 @@ async def _tts(request: Request, body: TTSRequest):
 
 @router.get("/tts")
 async def tts_get(request: Request):
-    query = dict(request.query_params)
+    query: dict[str, object] = dict(request.query_params)
     aux = request.query_params.getlist("aux_ref_audio_paths")
     query["aux_ref_audio_paths"] = aux or None
     try:

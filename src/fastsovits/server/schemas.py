@@ -20,7 +20,8 @@ from fastsovits.server.errors import PayloadTooLarge
 API_V2_MEDIA = ("wav", "raw", "ogg", "aac", "mp3", "flac", "opus")
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 OPENAI_PCM_RATE = 24000  # OpenAI's pcm is 24 kHz 16-bit little-endian
-API_V2_SPLIT_METHOD = "cut5"  # api_v2's default split method (TTS.run's is cut1)
+SplitMethod = Literal["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"]
+API_V2_SPLIT_METHOD: SplitMethod = "cut5"  # api_v2's default split method (TTS.run's is cut1)
 _PARAM_FIELDS = {f.name for f in fields(SynthesisParams)}
 TEXT_FIELDS = ("text", "prompt_text", "input", "instructions")  # bounded by max_text_chars; other strings by
 # max_field_chars
@@ -45,7 +46,7 @@ class SamplingFields(BaseModel):
     top_p: Float | None = None
     temperature: Float | None = None
     repetition_penalty: Float | None = None
-    text_split_method: Literal["cut0", "cut1", "cut2", "cut3", "cut4", "cut5"] = API_V2_SPLIT_METHOD
+    text_split_method: SplitMethod = API_V2_SPLIT_METHOD
     fragment_interval: Float | None = None
     seed: Int | None = -1  # api_v2 spells "random" -1 (SynthesisParams takes None or -1)
     noise_scale: Float | None = None  # fastsovits addition (official TTS.run knob)

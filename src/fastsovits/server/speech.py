@@ -15,8 +15,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from anyio import to_thread
@@ -33,6 +34,7 @@ from fastsovits.server.models import ModelRegistry, Resident
 from fastsovits.server.streaming import MEDIA_TYPES, encode_whole, stream_encoder
 from fastsovits.server.voices import Voice
 
+T = TypeVar("T")
 log = logging.getLogger("fastsovits.server")
 _END = object()
 POLL_S = 0.25  # how often a non-streaming request checks that its client is still there
@@ -195,7 +197,7 @@ class SpeechService:
         with res.ref_lock:
             return res.tts.load_reference(voice.audio, voice.text or None, voice.language, aux=voice.aux)
 
-    async def _within(self, deadline: float, fn: Callable, *args: object) -> object:
+    async def _within(self, deadline: float, fn: Callable[..., T], *args: object) -> T:
         """``fn(*args)`` in a worker thread, answered by ``RequestTimeout`` at the request's deadline."""
         remaining = deadline - time.monotonic()
         try:
@@ -230,7 +232,7 @@ class SpeechService:
         deadline = t0 + self.config.request_timeout_s
         res = stream = None
         try:
-            voice = job.voice if isinstance(job.voice, Voice) else await self._within(deadline, job.voice)
+            voice: Voice = job.voice if isinstance(job.voice, Voice) else await self._within(deadline, job.voice)
             res = await self.models.acquire(job.model or voice.model)
             ref = await self._within(deadline, self.reference_of, res, voice)
             stream = SpeechStream(self, route, res, _Producer(res.tts, job, ref), t0,
@@ -305,7 +307,7 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
         try:
             rest = await stream.collect(request)
             samples = np.concatenate([stream.first, rest])
-            body = await to_thread.run_sync(encode_whole, samples, stream.sample_rate, fmt, out_rate)
+            whole = await to_thread.run_sync(encode_whole, samples, stream.sample_rate, fmt, out_rate)
             if job.params.timestamps:
                 headers.update(timestamps_header(await stream.timestamps()))
         except BaseException as e:
@@ -313,13 +315,13 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             service.metrics.errors.labels(type(e).__name__).inc()
             raise
         stream.close(200)
-        return Response(body, media_type=media_type, headers={**headers, **sentence_headers(stream.sentences)})
+        return Response(whole, media_type=media_type, headers={**headers, **sentence_headers(stream.sentences)})
     encoder = stream_encoder(fmt, stream.sample_rate, out_rate)
     headers["X-Sample-Rate"] = str(encoder.out_rate)
 
     frame = _sse_delta if sse else (lambda data: data)
 
-    async def body():
+    async def body() -> AsyncIterator[bytes]:
         status = 499
         try:
             yield frame(await to_thread.run_sync(encoder.feed, stream.first))

@@ -9,6 +9,8 @@ from one PyAV encoder per response, so the stream is one continuous file, not on
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import struct
 
 import numpy as np
@@ -93,11 +95,12 @@ class AvEncoder:
         self._resample = _Resampler(sample_rate, self.out_rate)
         self._sink = _Sink()
         options = {"page_duration": "20000"} if container == "ogg" else {}  # small Ogg pages: low latency
-        self._out = av.open(self._sink, mode="w", format=container, options=options)
-        self._stream = self._out.add_stream(codec, rate=self.out_rate)
-        self._stream.layout = "mono"
+        self._out: Any = av.open(self._sink, mode="w", format=container, options=options)
+        stream = cast(Any, self._out.add_stream(codec, rate=self.out_rate))  # an audio stream (PyAV types a union)
+        stream.layout = "mono"
         if codec == "aac":
-            self._stream.bit_rate = 128_000
+            stream.bit_rate = 128_000
+        self._stream: Any = stream
         self._av = av
 
     def _encode(self, frame) -> bytes:

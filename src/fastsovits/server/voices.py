@@ -191,7 +191,7 @@ def load_voices_file(path: str | Path, voices: VoiceRegistry, base_model: ModelS
             raise InvalidInput(f"voice {name!r} in {path} needs at least 'audio'")
         if v.get("model") and v["model"] not in known:
             raise InvalidInput(f"voice {name!r} in {path} names model {v['model']!r}, not declared under 'models'")
-        clips = [Path(rel(v["audio"])).read_bytes()] + [Path(rel(a)).read_bytes() for a in v.get("aux") or []]
+        clips = [Path(str(rel(v["audio"]))).read_bytes()] + [Path(str(rel(a))).read_bytes() for a in v.get("aux") or []]
         for clip in clips:
             check_clip(clip, max_seconds)
         voices.add(Voice(check_name(str(name)), clips[0], v.get("text"), v.get("language"), tuple(clips[1:]),

@@ -9,9 +9,8 @@ from one PyAV encoder per response, so the stream is one continuous file, not on
 
 from __future__ import annotations
 
-from typing import Any, cast
-
 import struct
+from typing import Any, cast
 
 import numpy as np
 

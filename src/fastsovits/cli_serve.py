@@ -45,6 +45,10 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         voices_file=Path(a.voices) if a.voices else None, cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
         data_dir=Path(a.data_dir) if a.data_dir else None, **given,
     )  # fmt: skip
+    if getattr(a, "ray", False):
+        from fastsovits.cluster.cli import run_cluster
+
+        return run_cluster(a, config, spec)
     serve(config, spec)
     return 0
 
@@ -103,4 +107,7 @@ def add_serve(sub: Sub) -> None:
     opt("--max-new-tokens", "max_new_tokens", "cap on semantic tokens per sentence", type=int)
     p.add_argument("--allow-control", action="store_true", default=s, help="let /control?command=exit stop the server")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    from fastsovits.cluster.cli import add_ray_args  # imports no ray
+
+    add_ray_args(p)
     p.set_defaults(func=_cmd_serve)

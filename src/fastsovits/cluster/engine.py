@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from dataclasses import asdict
 
 from anyio import to_thread
 
-from fastsovits.cluster.messages import EngineJob, RouteInfo, VoiceRef
+from fastsovits.cluster.messages import EngineJob, RouteInfo, StreamSummary, VoiceRef
 from fastsovits.errors import InvalidInput
 from fastsovits.server.config import ModelSpec, ServerConfig
 from fastsovits.server.errors import status_of
@@ -102,6 +103,7 @@ class EngineReplica:
             yield self._info(self._mark(model, job.voice.key), stream.sample_rate), stream.first  # one item: one hop
             while (samples := await stream.next()) is not None:
                 yield samples
+            yield StreamSummary(tuple(stream.sentences), tuple(await stream.timestamps()))
             status = 200
         except BaseException as e:
             status = 499 if isinstance(e, (GeneratorExit, asyncio.CancelledError)) else status_of(e)
@@ -130,13 +132,14 @@ class EngineReplica:
             "replica": self.replica,
             "models": list(self.models.resident),
             "voices": [key for (_, key) in self._encoded],
-            "queued_rows": sum(int(s["waiting_rows"]) for s in self.models.stats().values()),
+            "queued_rows": sum(s.waiting_rows for s in self.models.stats().values()),
             "in_flight": self.service.admission.count,
             "cancelled": self.cancelled,
         }
 
     def stats(self) -> dict:
-        return {"replica": self.replica, "models": self.models.stats(), "in_flight": self.service.admission.count}
+        models = {name: asdict(s) for name, s in self.models.stats().items()}
+        return {"replica": self.replica, "models": models, "in_flight": self.service.admission.count}
 
     def check_health(self) -> None:
         if not self.models.resident and not self.models.specs:

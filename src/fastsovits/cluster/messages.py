@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from fastsovits.params import SynthesisParams
+from fastsovits.results import SentenceResult
 from fastsovits.server.config import ModelSpec
 from fastsovits.server.voices import Voice
 
@@ -73,3 +74,11 @@ def routing_key(args: list, kwargs: dict) -> RoutingKey | None:
     voice = next((x for x in values if isinstance(x, VoiceRef)), None)
     model = next((x for x in values if isinstance(x, ModelSpec)), None)
     return RoutingKey(model.name, voice.key if voice else None) if model is not None else None
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """The last item of a replica's stream: how each sentence ended and the request's timestamps."""
+
+    sentences: tuple[SentenceResult, ...]
+    timestamps: tuple[dict, ...]  # sentence (and, when asked, word) times as JSON values

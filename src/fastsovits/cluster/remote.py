@@ -16,9 +16,11 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from anyio import to_thread
 
-from fastsovits.cluster.messages import EngineJob, RouteInfo, VoiceRef
+from fastsovits.cluster.messages import EngineJob, RouteInfo, StreamSummary, VoiceRef
 from fastsovits.errors import CapacityError, EmptyText
+from fastsovits.results import SentenceResult
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.errors import RequestTimeout, ServerError
 from fastsovits.server.metrics import ServerMetrics
@@ -67,6 +69,8 @@ class RemoteStream:
         self.sample_rate = 0
         self.samples_out = 0
         self.first: np.ndarray | None = None
+        self.sentences: list[SentenceResult] = []  # from the replica's StreamSummary, at the end
+        self._timestamps: list[dict] = []
         self.retried = False
         self._gen = None
         self._pending: asyncio.Future | None = None
@@ -74,7 +78,19 @@ class RemoteStream:
 
     # ----------------------------------------------------------------------------- remote generator
     async def _pull(self, request=None):
-        """The replica's next item (StopAsyncIteration at the end), watching the deadline and the client."""
+        """The replica's next item (StopAsyncIteration at the end, after taking its StreamSummary), watching
+        the deadline and the client."""
+        item = await self._pull_raw(request)
+        if isinstance(item, StreamSummary):
+            self.sentences, self._timestamps = list(item.sentences), list(item.timestamps)
+            raise StopAsyncIteration
+        return item
+
+    async def timestamps(self) -> list[dict]:
+        """The finished request's timestamps, as the replica computed them."""
+        return self._timestamps
+
+    async def _pull_raw(self, request=None):
         if self._pending is None:
             self._pending = asyncio.ensure_future(self._gen.__anext__())
         while True:
@@ -190,6 +206,7 @@ class RemoteSpeechService:
         self.handle, self.models, self.voices, self.metrics, self.config = handle, models, voices, metrics, config
         self.cluster = cluster_metrics
         self.admission = Admission(config.queue_limit, metrics)
+        self.creating: set[str] = set()  # voice names being created now (a second upload gets 409)
         self._digests: dict[tuple[str, float], VoiceRef] = {}
 
     def voice_ref(self, voice: Voice) -> VoiceRef:
@@ -212,8 +229,18 @@ class RemoteSpeechService:
     def count_failure(self, outcome: str) -> None:
         self.cluster.failures.labels(outcome).inc()
 
-    async def reference(self, voice: Voice, model: str | None = None) -> None:
-        """Encode ``voice`` on a replica now (validation at registration); the router then keeps it there."""
+    async def build_voice(self, voice: Voice) -> tuple[None, None]:
+        """A voice being created: encoded on a replica (the router keeps it there); its features stay on
+        the replicas, so nothing is handed back for the store."""
+        await self.reference(voice, voice.model)
+        return None, None
+
+    def remember(self, identity: str, voice_id: int, ref: object) -> None:  # the plain server's feature cache
+        pass
+
+    async def reference(self, voice: Voice, model: str | None = None, request: bool = True) -> None:
+        """Encode ``voice`` on a replica now (validation at registration); the router then keeps it there.
+        ``request`` is the plain server's admission switch: here Serve's own queue admits the call."""
         spec = self.models.spec(model or voice.model)
         try:
             info = await self.handle.reference.remote(VoiceRef.of(voice, stored=False), spec)
@@ -226,15 +253,21 @@ class RemoteSpeechService:
             raise EmptyText("the text is empty")
         self.admission.enter()
         t0 = time.monotonic()
-        spec = self.models.spec(job.model or job.voice.model)
-        remote = EngineJob(job.text, job.language, self.voice_ref(job.voice), job.params, spec, route)
-        stream = RemoteStream(self, route, remote, t0, request)
+        stream = None
         try:
+            # api_v2 clips named by path are read only now, after admission (a callable reads them)
+            voice = job.voice if isinstance(job.voice, Voice) else await to_thread.run_sync(job.voice)
+            spec = self.models.spec(job.model or voice.model)
+            remote = EngineJob(job.text, job.language, self.voice_ref(voice), job.params, spec, route)
+            stream = RemoteStream(self, route, remote, t0, request)
             await stream.open()
             return stream
         except BaseException as e:
             status = 499 if isinstance(e, (ClientDisconnected, asyncio.CancelledError)) else _status_of(e)
-            stream.close(status)
+            if stream is not None:
+                stream.close(status)
+            else:
+                self.admission.exit()
             self.metrics.errors.labels(type(e).__name__).inc()
             if isinstance(e, CapacityError):
                 self.metrics.rejected.inc()

@@ -76,18 +76,18 @@ class SharedVoiceRegistry(VoiceRegistry):
     """The ingress's ``VoiceRegistry``: a local copy, written through to the store, refreshed on a miss or a list."""
 
     def __init__(self, store: VoiceStore) -> None:
-        super().__init__()
-        self.store = store
+        super().__init__()  # no SQLite store: the voices live in the shared store below
+        self.shared = store
         for voice in store.list():
             super().add(voice, replace=True)
 
     def add(self, voice: Voice, replace: bool = False) -> Voice:
         super().add(voice, replace=replace)
-        self.store.put(voice)
+        self.shared.put(voice)
         return voice
 
     def _fetch(self, name: str) -> bool:
-        voice = self.store.get(name) if isinstance(name, str) else None
+        voice = self.shared.get(name) if isinstance(name, str) else None
         if voice is not None:
             super().add(voice, replace=True)
         return voice is not None
@@ -104,11 +104,11 @@ class SharedVoiceRegistry(VoiceRegistry):
         if not super().__contains__(name):
             self._fetch(name)
         voice = super().remove(name)
-        self.store.delete(name)
+        self.shared.delete(name)
         return voice
 
     def list(self) -> list[Voice]:
-        stored = {v.name: v for v in self.store.list()}
+        stored = {v.name: v for v in self.shared.list()}
         for name in [v.name for v in super().list() if v.name not in stored]:
             super().remove(name)  # deleted through another ingress replica
         for voice in stored.values():

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from fastsovits.api import Reference
     from fastsovits.server.app import ServerState
     from fastsovits.server.config import ServerConfig
-    from fastsovits.server.models import Resident
-    from fastsovits.server.voice_refs import StoredVoiceService
 
 router = APIRouter()
 MULTIPART_FIELDS = 16  # name, text, language, model, replace, type, consent: anything beyond is not ours
@@ -113,15 +111,10 @@ def _shape(info: dict, request: Request) -> dict:
     return info
 
 
-def _encode(service: StoredVoiceService, res: Resident, voice: Voice) -> tuple[Reference, str]:
-    """Worker thread: the reference (encoded, checked to fit the cache) and the model's identity."""
-    return service.encode_new(res, voice), service.identity(res)
-
-
-async def _build(st: ServerState, voice: Voice, infos: list[ClipInfo]) -> tuple[Reference, str]:
+async def _build(st: ServerState, voice: Voice, infos: list[ClipInfo]) -> tuple[Reference | None, str | None]:
+    """Decode the clips (bounded by their headers), then encode the voice where the service encodes."""
     await to_thread.run_sync(decode_clips, [voice.audio, *voice.aux], infos)
-    async with st.models.lease(voice.model) as res:
-        return await to_thread.run_sync(_encode, st.service, res, voice)
+    return await st.service.build_voice(voice)
 
 
 @router.post("/v1/audio/voices", status_code=201)
@@ -154,7 +147,7 @@ async def create_voice(request: Request) -> JSONResponse:
             service.metrics.cancelled.labels("timeout").inc()
             raise RequestTimeout(f"creating the voice ran past {st.config.request_timeout_s} s") from None
         store = st.voices.store
-        if store is None:
+        if store is None or ref is None or identity is None:
             st.voices.add(voice, replace=up.replace)
             info = voice.info()
         else:

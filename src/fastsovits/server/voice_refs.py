@@ -13,6 +13,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, cast
 
+from anyio import to_thread
+
 from fastsovits.server.config import ServerConfig
 from fastsovits.server.metrics import ServerMetrics
 from fastsovits.server.models import ModelRegistry, Resident
@@ -66,6 +68,15 @@ class StoredVoiceService(SpeechService):
             self._refs[(identity, voice_id)] = ref
             while len(self._refs) > CACHED_REFERENCES:
                 self._refs.popitem(last=False)
+
+    async def build_voice(self, voice: Voice) -> tuple[Reference | None, str | None]:
+        """A voice being created, on its model: its reference (checked to fit the cache) and the model's
+        identity, which the store keys its features by."""
+        async with self.models.lease(voice.model) as res:
+            return await to_thread.run_sync(self._encode_new, res, voice)
+
+    def _encode_new(self, res: Resident, voice: Voice) -> tuple[Reference, str]:  # worker thread
+        return self.encode_new(res, voice), self.identity(res)
 
     def encode_new(self, res: Resident, voice: Voice) -> Reference:
         """A voice being created: encode it and refuse a prompt the model's cache cannot hold (worker thread)."""

@@ -69,7 +69,7 @@ class Int8Linear(nn.Module):
         if self.packed_ok and x2.shape[0] <= PACKED_MAX_ROWS and x2.device.type == "cpu":
             y = torch.ops.aten._weight_int8pack_mm(x2.contiguous(), self.qweight, self.scale)
             if self.bias is not None:
-                y = y + self.bias
+                y.add_(self.bias)
         else:
             y = F.linear(x2, self.dequantized(), self.bias)
         return y.view(*shape[:-1], self.out_features)

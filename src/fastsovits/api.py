@@ -240,7 +240,7 @@ class TTS:
             from fastsovits.runtime import cpu_has_native_bf16
 
             native = cpu_has_native_bf16()
-            if torch.bfloat16 in dtypes.values() and not native:
+            if (torch.bfloat16 in dtypes.values() or dtypes["t2s"] == torch.int8) and not native:  # int8: bf16 math
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
             elif dtype == "auto" and native:

@@ -147,7 +147,7 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
     CPU with bf16 units, else fp32.
     """
     auto = torch.float16 if str(device).startswith("cuda") else torch.float32
-    if isinstance(dtype, str) and dtype.strip().lower() == "int8":
+    if dtype is torch.int8 or (isinstance(dtype, str) and dtype.strip().lower() == "int8"):
         dtype = {"t2s": "int8", "sovits": _best_cpu_float()}
     if isinstance(dtype, str) and "=" in dtype:  # the CLI's per-stage form: "t2s=bf16,sovits=fp32"
         pairs = [part.split("=", 1) for part in dtype.split(",") if part.strip()]

@@ -58,10 +58,20 @@ def test_int8_linear_matches_its_dequantized_weight(in_features: int, rows: int)
 def test_stage_dtypes_int8() -> None:
     assert stage_dtypes("int8", "cpu")["t2s"] == torch.int8
     assert stage_dtypes("int8", "cpu")["sovits"] in (torch.bfloat16, torch.float32)
+    assert stage_dtypes(torch.int8, "cpu") == stage_dtypes("INT8", "cpu")
     assert stage_dtypes("t2s=int8,sovits=bf16", "cpu") == {"t2s": torch.int8, "sovits": torch.bfloat16}
     assert stage_dtypes({"t2s": "int8", "sovits": "fp32"}, "cpu") == {"t2s": torch.int8, "sovits": torch.float32}
     with pytest.raises(InvalidParameter):
         stage_dtypes("int8", "cuda")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_plain_int8_picks_the_best_float_for_sovits(monkeypatch, native: bool) -> None:
+    from fastsovits import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    want = torch.bfloat16 if native else torch.float32
+    assert stage_dtypes("int8", "cpu") == {"t2s": torch.int8, "sovits": want}
 
 
 def _sets() -> list[str]:

@@ -104,7 +104,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16, "
-                   "or per stage: t2s=bf16,sovits=bf16")
+                   "int8 (CPU: weight-only int8 T2S), or per stage: t2s=int8,sovits=bf16")
     p.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
                    help="T2S step from captured CUDA graphs (auto: on for CUDA)")
     p.add_argument("--t2s-threads", type=int, help="intra-op threads of the T2S (engine) thread")

@@ -126,17 +126,33 @@ _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float1
            "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 
-def _as_dtype(value) -> torch.dtype:
+def _as_dtype(value, int8: bool = False) -> torch.dtype:
+    if int8 and (value == torch.int8 or (isinstance(value, str) and value.lower() == "int8")):
+        return torch.int8
     if isinstance(value, torch.dtype) and value in _DTYPES.values():
         return value
     if isinstance(value, str) and value.lower() in _DTYPES:
         return _DTYPES[value.lower()]
-    raise InvalidParameter(f"dtype {value!r} is not one of {sorted(_DTYPES)} (or a torch float dtype)")
+    extra = " ('int8' for the t2s stage only)" if not int8 else " or 'int8'"
+    raise InvalidParameter(f"dtype {value!r} is not one of {sorted(_DTYPES)} (or a torch float dtype){extra}")
+
+
+def _best_cpu_float() -> torch.dtype:
+    from fastsovits.runtime import cpu_has_native_bf16
+
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
 def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
-    """``dtype`` of :meth:`TTS.from_pretrained` -> {"t2s": ..., "sovits": ...}."""
+    """``dtype`` of :meth:`TTS.from_pretrained` -> {"t2s": ..., "sovits": ...}.
+
+    ``torch.int8`` for the T2S stage means weight-only int8 linears with bf16 activations
+    (``models/quant.py``; CPU only). Plain ``"int8"``: that for the T2S and, for the SoVITS, bf16 on a
+    CPU with bf16 units, else fp32.
+    """
     auto = torch.float16 if str(device).startswith("cuda") else torch.float32
+    if dtype is torch.int8 or (isinstance(dtype, str) and dtype.strip().lower() == "int8"):
+        dtype = {"t2s": "int8", "sovits": _best_cpu_float()}
     if isinstance(dtype, str) and "=" in dtype:  # the CLI's per-stage form: "t2s=bf16,sovits=fp32"
         pairs = [part.split("=", 1) for part in dtype.split(",") if part.strip()]
         if any(len(pair) != 2 for pair in pairs):
@@ -146,9 +162,14 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
         unknown = set(dtype) - {"t2s", "sovits"}
         if unknown:
             raise InvalidParameter(f"dtype per stage takes the keys 't2s' and 'sovits', not {sorted(unknown)}")
-        return {k: auto if dtype.get(k, "auto") == "auto" else _as_dtype(dtype[k]) for k in ("t2s", "sovits")}
-    one = auto if dtype == "auto" else _as_dtype(dtype)
-    return {"t2s": one, "sovits": one}
+        out = {k: auto if dtype.get(k, "auto") == "auto" else _as_dtype(dtype[k], int8=k == "t2s")
+               for k in ("t2s", "sovits")}
+    else:
+        one = auto if dtype == "auto" else _as_dtype(dtype)
+        out = {"t2s": one, "sovits": one}
+    if out["t2s"] == torch.int8 and not device_is_cpu(device):
+        raise InvalidParameter(f"dtype int8 (weight-only int8 T2S) runs on CPU only, not on {device!r}")
+    return out
 
 
 def _module_bytes(module: torch.nn.Module) -> int:
@@ -197,6 +218,9 @@ class TTS:
 
         ``dtype``: ``"auto"`` (fp32 on CPU, fp16 on CUDA), one dtype for both stages (``torch.bfloat16``
         or ``"bf16"``, ``"fp16"``, ``"fp32"``), or per stage: ``{"t2s": "fp16", "sovits": "fp32"}``.
+        CPU only: ``"int8"`` for the T2S stage (weight-only int8 linears, bf16 activations), alone
+        (``"int8"``: the SoVITS in bf16 where the CPU has bf16 units, else fp32) or per stage
+        (``{"t2s": "int8", "sovits": "bf16"}``, ``"t2s=int8,sovits=bf16"``).
         """
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         args = (path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options)
@@ -220,18 +244,20 @@ class TTS:
             from fastsovits.runtime import cpu_has_native_bf16
 
             native = cpu_has_native_bf16()
-            if torch.bfloat16 in dtypes.values() and not native:
+            if (torch.bfloat16 in dtypes.values() or dtypes["t2s"] == torch.int8) and not native:  # int8: bf16 math
                 log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
                             "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
             elif dtype == "auto" and native:
                 log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) is faster than the fp32 default "
                          "(measured speed and accuracy: docs/engine.md, 'Precision')")
+        int8 = dtypes["t2s"] == torch.int8
+        t2s_float = torch.float32 if int8 else dtypes["t2s"]  # int8 is quantized from the fp32 weights
         max_sec = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)
             if loaded.t2s is None or loaded.sovits is None:
                 raise MissingResource(f"{path} must hold both a GPT and a SoVITS model")
-            t2s, synth = loaded.t2s.to(dtypes["t2s"]), loaded.sovits.to(dtypes["sovits"])
+            t2s, synth = loaded.t2s.to(t2s_float), loaded.sovits.to(dtypes["sovits"])
             paths = loaded.config.get("paths", {})
             hubert_dir = hubert_dir or paths.get("hubert_dir")
             bert_dir = bert_dir or paths.get("bert_dir")
@@ -246,10 +272,14 @@ class TTS:
                 hubert_dir, bert_dir, sv = found.hubert_dir, found.bert_dir, found.sv
             if gpt is None or sovits is None:
                 raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
-            t2s, _, info = load_gpt(gpt, device=device, dtype=dtypes["t2s"])
+            t2s, _, info = load_gpt(gpt, device=device, dtype=t2s_float)
             synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None,
                                       device=device, dtype=dtypes["sovits"])
             max_sec = info.max_sec
+        if int8:
+            from fastsovits.models.quant import quantize_t2s_
+
+            quantize_t2s_(t2s)
         early = int(EARLY_STOP_HZ * max_sec) if max_sec else MAX_NEW_TOKENS
         return cls(t2s, synth, version=synth.config.version, hubert_dir=hubert_dir, bert_dir=bert_dir, sv=sv,
                    device=device, early_stop_num=min(early, MAX_NEW_TOKENS), **engine_options)

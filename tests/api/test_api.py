@@ -139,7 +139,9 @@ def test_dtype_per_stage() -> None:
     with pytest.raises(InvalidParameter):
         stage_dtypes("t2s=bf16,sovits", "cpu")
     with pytest.raises(InvalidParameter):
-        stage_dtypes("int8", "cpu")
+        stage_dtypes("sovits=int8", "cpu")  # int8 is for the T2S stage only
+    with pytest.raises(InvalidParameter):
+        stage_dtypes("int4", "cpu")
     with pytest.raises(InvalidParameter):
         stage_dtypes({"vocoder": "fp16"}, "cpu")
     with TTS.from_pretrained(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",

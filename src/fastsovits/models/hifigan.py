@@ -37,6 +37,19 @@ def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
     return x if mask is None else x * mask
 
 
+def _act_(x: Tensor, slope: float = SLOPE) -> Tensor:
+    """Leaky ReLU of a tensor nothing else reads: in place when no gradient is recorded.
+
+    Same values; saves a fresh output buffer per call, which on CPU is mostly the page faults of
+    touching new memory (an fp32 late-stage activation: ~18 ms out of place vs ~1.5 ms in place)."""
+    return F.leaky_relu_(x, slope) if not torch.is_grad_enabled() else F.leaky_relu(x, slope)
+
+
+def _add_(fresh: Tensor, other: Tensor) -> Tensor:
+    """``fresh + other`` where ``fresh`` is a new tensor nothing else reads (in place without autograd)."""
+    return fresh.add_(other) if not torch.is_grad_enabled() else fresh + other
+
+
 class _Weights2d:
     """Height-1, channels-last copies of conv weights for the 2-D path, refreshed when a weight changes.
 
@@ -85,7 +98,7 @@ class ResBlock1(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None, weights: _Weights2d | None = None) -> Tensor:
         for c1, c2 in zip(self.dilated, self.plain):
             h = conv(c1, _masked(F.leaky_relu(x, SLOPE), mask), weights)
-            x = conv(c2, _masked(F.leaky_relu(h, SLOPE), mask), weights) + x
+            x = _add_(conv(c2, _masked(_act_(h), mask), weights), x)
         return x
 
 
@@ -100,7 +113,7 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None, weights: _Weights2d | None = None) -> Tensor:
         for c in self.dilated:
-            x = conv(c, _masked(F.leaky_relu(x, SLOPE), mask), weights) + x
+            x = _add_(conv(c, _masked(F.leaky_relu(x, SLOPE), mask), weights), x)
         return x
 
 
@@ -167,14 +180,14 @@ class HifiGan(nn.Module):
         if g is not None and self.cond is not None:
             x = x + conv(self.cond, layout(g), weights)
         for i, up in enumerate(self.ups):
-            x = conv(up, _masked(F.leaky_relu(x, SLOPE), mask), weights)
+            x = conv(up, _masked(_act_(x), mask), weights)  # x: the previous stage's own output
             if ups_lengths is not None:
                 mask = time_mask(ups_lengths[i], x.shape[-1])
             blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
             acc = blocks[0](x, mask, weights)
             for block in blocks[1:]:
-                acc = acc + block(x, mask, weights)
-            x = acc / self.n_kernels
-        x = conv(self.conv_out, _masked(F.leaky_relu(x), mask), weights)
+                acc = _add_(acc, block(x, mask, weights))
+            x = acc.div_(self.n_kernels) if not torch.is_grad_enabled() else acc / self.n_kernels
+        x = conv(self.conv_out, _masked(_act_(x, 0.01), mask), weights)
         x = _masked(torch.tanh(x), mask)
         return x[:, :, 0].contiguous() if two_d else x

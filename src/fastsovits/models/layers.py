@@ -91,14 +91,19 @@ class T2SBlock(nn.Module):
         slots: Tensor | None = None,
         kv_len: int | None = None,
     ) -> Tensor:
-        """x: [B, S, D], mask: [B, 1, S, S_kv] (True = attend) -> [B, S, D].
+        """x: [B, S, D], mask: [B, 1, S, S_kv] (True = attend, or additive 0 / -inf) -> [B, S, D].
 
         Without a cache the block attends within ``x``. With a cache and no ``slots`` (prefill)
         it also stores its keys/values in ``rows``; with ``slots`` [B] (decode, S = 1) it writes
         the new key/value at ``slots[b]`` and attends over cache slots ``0 .. kv_len-1`` of rows 0..B-1.
         """
         b, s, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=-1)
+        qkv = self.qkv(x)
+        if cache is not None and cache.k.dtype != qkv.dtype:
+            # A cache may hold a wider dtype than the weights (bf16 model, fp32 cache on CPU): attend in it,
+            # with one widening of q, k and v together (exact) rather than three.
+            qkv = qkv.to(cache.k.dtype)
+        q, k, v = qkv.split(d, dim=-1)
         q = q.view(b, s, self.heads, self.head_dim).transpose(1, 2)  # [B, H, S, Dh]
         k = k.view(b, s, self.heads, self.head_dim).transpose(1, 2)
         v = v.view(b, s, self.heads, self.head_dim).transpose(1, 2)
@@ -108,8 +113,7 @@ class T2SBlock(nn.Module):
             else:
                 k, v = cache.write_step(layer, slots, k, v, kv_len)  # [B, H, kv_len, Dh]
         p = self.dropout if self.training else 0.0
-        # A cache may hold a wider dtype than the weights (bf16 model, fp32 cache on CPU): attend in it.
-        attn = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, dropout_p=p).to(x.dtype)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p).to(x.dtype)
         attn = attn.transpose(1, 2).reshape(b, s, d)  # [B, S, H*Dh]
         x = self.norm1(x + F.dropout(self.out(attn), p, self.training))
         hidden = F.dropout(F.relu(self.ff1(x)), p, self.training)

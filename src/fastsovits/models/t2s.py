@@ -257,7 +257,12 @@ class Text2Semantic(nn.Module):
         b = tokens.shape[0]
         audio_pos = positions - cache.text_len[:b]  # [B]
         x = self.audio_embedding(tokens) + (self.audio_alpha * self.pe[audio_pos]).unsqueeze(1)  # [B, 1, D]
-        mask = cache.step_mask(positions, kv_len)  # [B, 1, 1, kv_len]
+        # Additive (0 / -inf) in the cache's dtype, made once for all layers: a boolean mask would be
+        # converted to this inside every layer's attention.
+        allowed = cache.step_mask(positions, kv_len)  # [B, 1, 1, kv_len]
+        mask = torch.zeros(allowed.shape, dtype=cache.k.dtype, device=allowed.device).masked_fill_(
+            ~allowed, float("-inf")
+        )
         for i, block in enumerate(self.layers):
             x = block(x, mask, cache, i, slots=positions, kv_len=kv_len)
         return self.head(x[:, 0])

@@ -56,6 +56,7 @@ from fastsovits.engine.stats import EngineCounters, EngineStats
 from fastsovits.engine.stream_decode import MUTE_TOKEN, ChunkPlanner, StreamDecoder, StreamSpec, StreamState
 from fastsovits.engine.t2s_runner import T2SRunner
 from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
+from fastsovits.models.kv_cache import StaticKVCache
 from fastsovits.models.sovits import Synthesizer
 from fastsovits.models.t2s import Text2Semantic
 from fastsovits.results import StopReason
@@ -175,7 +176,7 @@ class Engine:
             # Size the KV cache (the engine's one large allocation) from the free memory up front.
             cfg = t2s_model.config
             plan = plan_cache(cfg.n_layers, cfg.hidden_dim, device=str(device),
-                              dtype_bytes=next(t2s_model.parameters()).element_size(), max_slots=num_slots or 32)
+                              dtype_bytes=StaticKVCache.dtype_for(t2s_model).itemsize, max_slots=num_slots or 32)
             num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
         # already long along time and batches spill the caches), so CPU decodes rows one by one.

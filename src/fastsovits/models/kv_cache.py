@@ -56,10 +56,16 @@ class StaticKVCache:
         """
         cfg = model.config
         param = next(model.parameters())
-        dtype = param.dtype
-        if dtype == torch.bfloat16 and param.device.type == "cpu":
-            dtype = torch.float32
-        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=dtype, device=param.device)
+        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=cls.dtype_for(model),
+                   device=param.device)
+
+    @staticmethod
+    def dtype_for(model: torch.nn.Module) -> torch.dtype:
+        """The dtype a cache for ``model`` holds (see :meth:`for_model`)."""
+        param = next(model.parameters())
+        if param.dtype == torch.bfloat16 and param.device.type == "cpu":
+            return torch.float32
+        return param.dtype
 
     @property
     def nbytes(self) -> int:

@@ -50,7 +50,7 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   "${PIP[@]}" install -q "$TORCH_SPEC" "${index_args[@]}"
 fi
 echo "setup: installing fastsovits[dev] (editable)"
-"${PIP[@]}" install -q -e ".[dev]"
+"${PIP[@]}" install -q -c scripts/constraints.txt -e ".[dev]"
 echo "setup: installing the official text data"
 "$VENV/bin/python" -m fastsovits.text.assets
 echo "setup: done"

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh scripts/torch_index.sh
+$(STAMP): pyproject.toml scripts/setup.sh scripts/torch_index.sh scripts/constraints.txt
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $(STAMP)
 

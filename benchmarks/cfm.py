@@ -60,15 +60,24 @@ def main() -> int:
             syn.vocode(vocoder, [mel[i : i + 1, :, PROMPT_FRAMES:] for i in range(b)])
             t_voc = time.perf_counter() - t0
         gen_frames = b * (a.frames - PROMPT_FRAMES)
-        results.append({
-            "batch": b, "cfm_s": round(t_cfm, 3), "vocoder_s": round(t_voc, 3),
-            "rows_per_s": round(b / (t_cfm + t_voc), 4), "mel_frames_per_s": round(gen_frames / (t_cfm + t_voc), 2),
-        })  # fmt: skip
+        results.append(
+            {
+                "batch": b,
+                "cfm_s": round(t_cfm, 3),
+                "vocoder_s": round(t_voc, 3),
+                "rows_per_s": round(b / (t_cfm + t_voc), 4),
+                "mel_frames_per_s": round(gen_frames / (t_cfm + t_voc), 2),
+            }
+        )
     base = results[0]["rows_per_s"]
     for r in results:
         r["speedup_vs_first"] = round(r["rows_per_s"] / base, 3)
-    print(json.dumps({"version": a.version, "frames": a.frames, "steps": a.steps, "threads": a.threads,
-                      "results": results}, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {"version": a.version, "frames": a.frames, "steps": a.steps, "threads": a.threads, "results": results},
+            indent=1,
+        )
+    )
     return 0
 
 

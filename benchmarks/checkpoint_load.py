@@ -64,13 +64,28 @@ def make_files(d: Path) -> dict[str, float]:
     from fastsovits.models.t2s import T2SConfig, Text2Semantic
 
     torch.manual_seed(0)
-    t2s_cfg = T2SConfig.from_official({"model": {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512,
-                                                 "hidden_dim": 512, "head": 16, "linear_units": 2048, "n_layer": 24,
-                                                 "dropout": 0, "EOS": 1024}})
+    t2s_cfg = T2SConfig.from_official(
+        {
+            "model": {
+                "vocab_size": 1025,
+                "phoneme_vocab_size": 732,
+                "embedding_dim": 512,
+                "hidden_dim": 512,
+                "head": 16,
+                "linear_units": 2048,
+                "n_layer": 24,
+                "dropout": 0,
+                "EOS": 1024,
+            }
+        }
+    )
     export_gpt(Text2Semantic(t2s_cfg), t2s_cfg, d / "gpt.ckpt")
     manifest = json.loads((ROOT / "tests/fixtures/reference/manifests/s2_v2ProPlus.json").read_text())
-    hps = {"model": manifest["config_model_section"], "data": {"filter_length": 2048, "hop_length": 640},
-           "train": {"segment_size": 20480}}
+    hps = {
+        "model": manifest["config_model_section"],
+        "data": {"filter_length": 2048, "hop_length": 640},
+        "train": {"segment_size": 20480},
+    }
     s_cfg = SovitsConfig.from_official(hps, "v2ProPlus")
     export_sovits(Synthesizer(s_cfg, with_posterior=False), s_cfg, d / "sovits.pth", "v2ProPlus")
     HubertModel(HubertConfig()).save_pretrained(str(d / "hubert"))
@@ -96,12 +111,22 @@ def main() -> int:
         for mode in ("official", "converted", "converted_fp32"):
             runs = []
             for _ in range(a.repeat):
-                out = subprocess.run([sys.executable, "-c", _CHILD, mode, str(d)], capture_output=True, text=True,
-                                     env=env, check=True)
+                out = subprocess.run(
+                    [sys.executable, "-c", _CHILD, mode, str(d)], capture_output=True, text=True, env=env, check=True
+                )
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
             results[mode] = {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
-    print(json.dumps({"benchmark": "checkpoint_load", "set": "v2ProPlus GPT + SoVITS + HuBERT (random, full size)",
-                      "file_mb": {k: round(v, 1) for k, v in sizes.items()}, "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "checkpoint_load",
+                "set": "v2ProPlus GPT + SoVITS + HuBERT (random, full size)",
+                "file_mb": {k: round(v, 1) for k, v in sizes.items()},
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -66,16 +66,31 @@ def main() -> int:
     for lang in a.languages:
         chosen = [c for c in cases if group_of(c) == GROUP[lang]]
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(a.repeat)], input=json.dumps(chosen),
-                             capture_output=True, text=True, env=env, check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(a.repeat)],
+            input=json.dumps(chosen),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         if out.returncode != 0:
             results[lang] = {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
         else:
             results[lang] = json.loads(out.stdout.strip().splitlines()[-1])
     import platform
 
-    print(json.dumps({"benchmark": "text_frontend", "machine": platform.processor() or platform.machine(),
-                      "cpus": os.cpu_count(), "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "text_frontend",
+                "machine": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -60,8 +60,9 @@ def _reference_wav(path: Path) -> None:
     import soundfile as sf
 
     if shutil.which("espeak-ng"):
-        subprocess.run(["espeak-ng", "-v", "en+m3", "-s", "150", "-w", str(path), REF_TEXT], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", "en+m3", "-s", "150", "-w", str(path), REF_TEXT], check=True, capture_output=True
+        )
         wav, sr = sf.read(str(path), dtype="float32")
         if 3.0 <= len(wav) / sr <= 10.0:
             return
@@ -84,23 +85,44 @@ def write_models(d: str | Path) -> ModelFiles:
     from fastsovits.models.t2s import T2SConfig, Text2Semantic
 
     d = Path(d)
-    files = ModelFiles(gpt=str(d / "s1v2_random.ckpt"), sovits=str(d / "s2v2ProPlus_random.pth"),
-                       hubert=str(d / "chinese-hubert-base"), sv=str(d / "sv/pretrained_eres2netv2w24s4ep4.ckpt"),
-                       ref=str(d / "ref.wav"), ref_text=REF_TEXT, sentences=str(d / "sentences.txt"))
+    files = ModelFiles(
+        gpt=str(d / "s1v2_random.ckpt"),
+        sovits=str(d / "s2v2ProPlus_random.pth"),
+        hubert=str(d / "chinese-hubert-base"),
+        sv=str(d / "sv/pretrained_eres2netv2w24s4ep4.ckpt"),
+        ref=str(d / "ref.wav"),
+        ref_text=REF_TEXT,
+        sentences=str(d / "sentences.txt"),
+    )
     if (d / ".complete").is_file():
         return files
     d.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    t2s_cfg = T2SConfig.from_official({"model": {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512,
-                                                 "hidden_dim": 512, "head": 16, "linear_units": 2048, "n_layer": 24,
-                                                 "dropout": 0, "EOS": 1024}})
+    t2s_cfg = T2SConfig.from_official(
+        {
+            "model": {
+                "vocab_size": 1025,
+                "phoneme_vocab_size": 732,
+                "embedding_dim": 512,
+                "hidden_dim": 512,
+                "head": 16,
+                "linear_units": 2048,
+                "n_layer": 24,
+                "dropout": 0,
+                "EOS": 1024,
+            }
+        }
+    )
     t2s = Text2Semantic(t2s_cfg)
     with torch.no_grad():
         t2s.head.weight[t2s_cfg.eos].zero_()
     export_gpt(t2s, t2s_cfg, files.gpt)
     manifest = json.loads((ROOT / "tests/fixtures/reference/manifests/s2_v2ProPlus.json").read_text())
-    hps = {"model": manifest["config_model_section"], "data": {"filter_length": 2048, "hop_length": 640},
-           "train": {"segment_size": 20480}}
+    hps = {
+        "model": manifest["config_model_section"],
+        "data": {"filter_length": 2048, "hop_length": 640},
+        "train": {"segment_size": 20480},
+    }
     s_cfg = SovitsConfig.from_official(hps, "v2ProPlus")
     export_sovits(Synthesizer(s_cfg, with_posterior=False), s_cfg, files.sovits, "v2ProPlus")
     HubertModel(HubertConfig()).save_pretrained(files.hubert)

@@ -36,9 +36,11 @@ from fastsovits.text import phonemize  # noqa: E402
 from tests.misbehave import Misbehave, Mode, first_token_plan  # noqa: E402
 from tests.reference import reference_dir  # noqa: E402
 
-WORDS = ("the quick brown fox jumps over a lazy dog while seven small birds sing near an old river "
-         "under bright morning light and children walk slowly to school talking about music games "
-         "books rain summer trains cities mountains").split()
+WORDS = (
+    "the quick brown fox jumps over a lazy dog while seven small birds sing near an old river "
+    "under bright morning light and children walk slowly to school talking about music games "
+    "books rain summer trains cities mountains"
+).split()
 FAILS = (Mode.SHORT, Mode.LOOP, Mode.RUNAWAY)
 
 
@@ -109,15 +111,25 @@ def main() -> int:
     on_s, off_s = min(on_runs), min(off_runs)
     tts.close()
     out = {
-        "sentences": len(sents), "failing": len(failing), "normal": len(normal),
-        "detection": {"detected": sum(flagged.values()) / max(1, len(failing)),
-                      "by_reason": {m: flagged[m] / max(1, per_mode[m]) for m in flagged},
-                      "false_alarms": false_alarms / max(1, len(normal))},
-        "fixes": {"first_attempts_failing_share": 0.5,
-                  "kept_attempt_passes": sum(s.guard is None for s in fixed_runs) / max(1, len(fixed_runs)),
-                  "mean_attempts": float(np.mean([s.attempts for s in fixed_runs]))},
-        "cost": {"guard_on_s": round(on_s, 2), "guard_off_s": round(off_s, 2), "retries_on_normal": retried,
-                 "overhead": round(on_s / off_s - 1, 3) if off_s else None},
+        "sentences": len(sents),
+        "failing": len(failing),
+        "normal": len(normal),
+        "detection": {
+            "detected": sum(flagged.values()) / max(1, len(failing)),
+            "by_reason": {m: flagged[m] / max(1, per_mode[m]) for m in flagged},
+            "false_alarms": false_alarms / max(1, len(normal)),
+        },
+        "fixes": {
+            "first_attempts_failing_share": 0.5,
+            "kept_attempt_passes": sum(s.guard is None for s in fixed_runs) / max(1, len(fixed_runs)),
+            "mean_attempts": float(np.mean([s.attempts for s in fixed_runs])),
+        },
+        "cost": {
+            "guard_on_s": round(on_s, 2),
+            "guard_off_s": round(off_s, 2),
+            "retries_on_normal": retried,
+            "overhead": round(on_s / off_s - 1, 3) if off_s else None,
+        },
     }
     print(json.dumps(out) if a.json else json.dumps(out, indent=2))
     return 0

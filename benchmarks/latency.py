@@ -67,13 +67,22 @@ def api_child(a: argparse.Namespace) -> dict:
     from fastsovits.server.schemas import streaming_params
 
     torch.set_num_threads(a.threads)
-    tts = TTS.from_pretrained(gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, sv=a.sv, device="cpu", dtype=a.dtype,
-                              num_slots=1, max_len=a.max_len)  # fmt: skip
+    tts = TTS.from_pretrained(
+        gpt=a.gpt,
+        sovits=a.sovits,
+        hubert_dir=a.hubert,
+        sv=a.sv,
+        device="cpu",
+        dtype=a.dtype,
+        num_slots=1,
+        max_len=a.max_len,
+    )
     ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
     out = {}
     for mode in [int(m) for m in a.modes.split(",")]:
-        params = SynthesisParams(top_k=15, seed=1, max_new_tokens=a.tokens, text_split_method="cut5",
-                                 **streaming_params(mode))  # fmt: skip
+        params = SynthesisParams(
+            top_k=15, seed=1, max_new_tokens=a.tokens, text_split_method="cut5", **streaming_params(mode)
+        )
         first, total, stages = [], [], []
         for run in range(a.runs + 1):
             before = tts.stats()
@@ -134,9 +143,32 @@ def server_run(a: argparse.Namespace, env: dict) -> dict:
     ref_root = Path(tempfile.mkdtemp(prefix="latency-ref-"))
     shutil.copy(a.ref, ref_root / "ref.wav")
     port = a.port or _free_port()
-    cmd = [sys.executable, "-m", "fastsovits", "serve", "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
-           "--device", "cpu", "--dtype", a.dtype, "--num-slots", "1", "--max-len", str(a.max_len),
-           "--threads", str(a.threads), "--ref-root", str(ref_root), "--port", str(port)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastsovits",
+        "serve",
+        "--gpt",
+        a.gpt,
+        "--sovits",
+        a.sovits,
+        "--hubert",
+        a.hubert,
+        "--device",
+        "cpu",
+        "--dtype",
+        a.dtype,
+        "--num-slots",
+        "1",
+        "--max-len",
+        str(a.max_len),
+        "--threads",
+        str(a.threads),
+        "--ref-root",
+        str(ref_root),
+        "--port",
+        str(port),
+    ]
     cmd += ["--sv", a.sv] if a.sv else []
     log = open(ref_root / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -157,9 +189,19 @@ def server_run(a: argparse.Namespace, env: dict) -> dict:
                 raise RuntimeError("server not ready after 900 s")
             time.sleep(1.0)
         for mode in [int(m) for m in a.modes.split(",")]:
-            body = {"text": TEXT, "text_lang": "en", "ref_audio_path": "ref.wav", "prompt_text": a.ref_text,
-                    "prompt_lang": a.ref_lang, "top_k": 15, "seed": 1, "max_new_tokens": a.tokens,
-                    "text_split_method": "cut5", "media_type": "raw" if mode else "wav", "streaming_mode": mode}  # fmt: skip
+            body = {
+                "text": TEXT,
+                "text_lang": "en",
+                "ref_audio_path": "ref.wav",
+                "prompt_text": a.ref_text,
+                "prompt_lang": a.ref_lang,
+                "top_k": 15,
+                "seed": 1,
+                "max_new_tokens": a.tokens,
+                "text_split_method": "cut5",
+                "media_type": "raw" if mode else "wav",
+                "streaming_mode": mode,
+            }
             firsts, totals = [], []
             for run in range(a.runs + 1):
                 f, t = _post_timed(port, body)
@@ -183,8 +225,11 @@ def main() -> int:
     p.add_argument("--gpt"), p.add_argument("--sovits"), p.add_argument("--hubert"), p.add_argument("--sv")
     p.add_argument("--ref"), p.add_argument("--ref-text"), p.add_argument("--ref-lang", default="en")
     p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
-    p.add_argument("--dtype", default="auto", help="as TTS.from_pretrained / --dtype: auto, fp32, bf16, int8, "
-                   "or per stage, e.g. t2s=int8,sovits=bf16")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="as TTS.from_pretrained / --dtype: auto, fp32, bf16, int8, or per stage, e.g. t2s=int8,sovits=bf16",
+    )
     p.add_argument("--runs", type=int, default=20, help="timed requests per mode (after one warm-up)")
     p.add_argument("--modes", default="0,1,2,3", help="api_v2 streaming modes to measure")
     p.add_argument("--tokens", type=int, default=60, help="semantic tokens per sentence (exactly, random GPT)")
@@ -213,14 +258,46 @@ def main() -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     for name, value in OPENMP_DEFAULTS.items():  # as the CLI sets them
         env.setdefault(name, value)
-    doc: dict = {"benchmark": "latency", "machine": platform.processor() or platform.machine(),
-                 "cpus": os.cpu_count(), "threads": a.threads, "dtype": a.dtype, "tokens_per_sentence": a.tokens,
-                 "sentences": 2, "runs": a.runs}  # fmt: skip
+    doc: dict = {
+        "benchmark": "latency",
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": a.threads,
+        "dtype": a.dtype,
+        "tokens_per_sentence": a.tokens,
+        "sentences": 2,
+        "runs": a.runs,
+    }
     if not a.no_api:
-        cmd = [sys.executable, __file__, "--child", "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
-               "--ref", a.ref, "--ref-text", a.ref_text, "--ref-lang", a.ref_lang, "--dtype", a.dtype,
-               "--runs", str(a.runs), "--modes", a.modes, "--tokens", str(a.tokens), "--max-len", str(a.max_len),
-               "--threads", str(a.threads)] + (["--sv", a.sv] if a.sv else [])  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--gpt",
+            a.gpt,
+            "--sovits",
+            a.sovits,
+            "--hubert",
+            a.hubert,
+            "--ref",
+            a.ref,
+            "--ref-text",
+            a.ref_text,
+            "--ref-lang",
+            a.ref_lang,
+            "--dtype",
+            a.dtype,
+            "--runs",
+            str(a.runs),
+            "--modes",
+            a.modes,
+            "--tokens",
+            str(a.tokens),
+            "--max-len",
+            str(a.max_len),
+            "--threads",
+            str(a.threads),
+        ] + (["--sv", a.sv] if a.sv else [])
         res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
         doc["api"] = json.loads(line[-1][7:]) if line else {"error": res.stderr.strip().splitlines()[-3:]}

@@ -41,10 +41,34 @@ def rss_mb(pid: int) -> float:
 def start_server(a: argparse.Namespace, files, port: int, workdir: Path) -> subprocess.Popen:
     voices = workdir / "voices.yaml"
     voices.write_text(f"voices:\n  bench: {{audio: {files.ref}, text: {json.dumps(files.ref_text)}, language: en}}\n")
-    cmd = [sys.executable, "-m", "fastsovits", "serve", "--gpt", files.gpt, "--sovits", files.sovits,
-           "--hubert", files.hubert, "--sv", files.sv, "--device", a.device, "--voices", str(voices),
-           "--port", str(port), "--queue-limit", str(max(a.levels) * 2), "--max-new-tokens", str(a.tokens),
-           "--num-slots", str(a.num_slots), "--max-len", "1024"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastsovits",
+        "serve",
+        "--gpt",
+        files.gpt,
+        "--sovits",
+        files.sovits,
+        "--hubert",
+        files.hubert,
+        "--sv",
+        files.sv,
+        "--device",
+        a.device,
+        "--voices",
+        str(voices),
+        "--port",
+        str(port),
+        "--queue-limit",
+        str(max(a.levels) * 2),
+        "--max-new-tokens",
+        str(a.tokens),
+        "--num-slots",
+        str(a.num_slots),
+        "--max-len",
+        "1024",
+    ]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
     cmd += ["--dtype", a.dtype]
@@ -70,8 +94,15 @@ TOKEN_STREAM = {"on": False}  # --token-stream: pieces inside a sentence (stream
 
 async def one(c: httpx.AsyncClient, text: str, seed: int) -> tuple[float | None, float, str | None]:
     t0 = time.perf_counter()
-    body = {"model": "tts-1", "input": text, "voice": "bench", "response_format": "pcm", "seed": seed,
-            "text_split_method": "cut0", "streaming_mode": TOKEN_STREAM["on"]}
+    body = {
+        "model": "tts-1",
+        "input": text,
+        "voice": "bench",
+        "response_format": "pcm",
+        "seed": seed,
+        "text_split_method": "cut0",
+        "streaming_mode": TOKEN_STREAM["on"],
+    }
     first, nbytes = None, 0
     try:
         async with c.stream("POST", "/v1/audio/speech", json=body) as r:
@@ -110,17 +141,26 @@ async def phase(url: str, clients: int, count: int, texts: list[str], max_s: flo
     wall = time.perf_counter() - t0
     ttfa = [r[0] for r in results if r[0] is not None]
     audio = sum(r[1] for r in results)
-    return {"clients": clients, "requests": len(results), "errors": sum(r[2] is not None for r in results),
-            "error_kinds": sorted({r[2] for r in results if r[2]}), "wall_s": round(wall, 2),
-            "ttfa_p50_s": round(float(np.percentile(ttfa, 50)), 3) if ttfa else None,
-            "ttfa_p95_s": round(float(np.percentile(ttfa, 95)), 3) if ttfa else None,
-            "audio_s": round(audio, 2), "audio_s_per_wall_s": round(audio / wall, 3)}
+    return {
+        "clients": clients,
+        "requests": len(results),
+        "errors": sum(r[2] is not None for r in results),
+        "error_kinds": sorted({r[2] for r in results if r[2]}),
+        "wall_s": round(wall, 2),
+        "ttfa_p50_s": round(float(np.percentile(ttfa, 50)), 3) if ttfa else None,
+        "ttfa_p95_s": round(float(np.percentile(ttfa, 95)), 3) if ttfa else None,
+        "audio_s": round(audio, 2),
+        "audio_s_per_wall_s": round(audio / wall, 3),
+    }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "fullsize"),
-                   help="folder for the full-size random files (written once by benchmarks/fullsize.py)")
+    p.add_argument(
+        "--models",
+        default=os.path.join(tempfile.gettempdir(), "fullsize"),
+        help="folder for the full-size random files (written once by benchmarks/fullsize.py)",
+    )
     p.add_argument("--levels", default="1,4,16,64")
     p.add_argument("--per-level", type=int, default=32, help="requests per concurrency level (at least the level)")
     p.add_argument("--soak", type=int, default=500, help="requests of the RSS soak phase (0: skip)")
@@ -152,9 +192,16 @@ def main() -> int:
                 levels.append(asyncio.run(phase(url, c, max(a.per_level, c), SENTENCES, a.max_seconds)))
                 busy1 = _busy(httpx.get(url + "/metrics").text)
                 levels[-1]["busy_s"] = {k: round(busy1[k] - busy0.get(k, 0.0), 2) for k in busy1}
-            out = {"benchmark": "load", "device": a.device, "dtype": a.dtype, "cpu": platform.processor() or platform.machine(),
-                   "cores": os.cpu_count(), "tokens_per_sentence": a.tokens, "token_stream": a.token_stream,
-                   "levels": levels}
+            out = {
+                "benchmark": "load",
+                "device": a.device,
+                "dtype": a.dtype,
+                "cpu": platform.processor() or platform.machine(),
+                "cores": os.cpu_count(),
+                "tokens_per_sentence": a.tokens,
+                "token_stream": a.token_stream,
+                "levels": levels,
+            }
             by = {lv["clients"]: lv["audio_s_per_wall_s"] for lv in levels}
             if 1 in by and 16 in by and by[1]:
                 out["speedup_16_vs_1"] = round(by[16] / by[1], 2)

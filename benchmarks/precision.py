@@ -45,8 +45,14 @@ def top_ops(fn, n: int = 12) -> list[dict]:
 def _rows(batch: int, g: torch.Generator):
     from fastsovits.engine.t2s_inputs import T2SRow
 
-    return [T2SRow(torch.randint(0, 700, (40,), generator=g), torch.randn(1024, 40, generator=g),
-                   torch.randint(0, 1024, (75,), generator=g)) for _ in range(batch)]  # fmt: skip
+    return [
+        T2SRow(
+            torch.randint(0, 700, (40,), generator=g),
+            torch.randn(1024, 40, generator=g),
+            torch.randint(0, 1024, (75,), generator=g),
+        )
+        for _ in range(batch)
+    ]
 
 
 @torch.no_grad()
@@ -119,8 +125,14 @@ def measure_t2s(files, steps: int, profile: bool) -> dict:
     rows8, row1 = _rows(8, g), _rows(1, g)
     tokens = greedy_tokens(fp32, row1[0], 64)
     want = forced_logits(fp32, row1[0], tokens)
-    out: dict = {"step_ms_batch1": {}, "step_ms_batch8": {}, "prefill_logits_max_abs_diff_batch8": {},
-                 "greedy_agreement_batch1_64_steps": {}, "forced_logits_max_abs_diff": {}, "weight_mb": {}}  # fmt: skip
+    out: dict = {
+        "step_ms_batch1": {},
+        "step_ms_batch8": {},
+        "prefill_logits_max_abs_diff_batch8": {},
+        "greedy_agreement_batch1_64_steps": {},
+        "forced_logits_max_abs_diff": {},
+        "weight_mb": {},
+    }
     ref8 = None
     profiles = {}
     for name, model in variants.items():
@@ -162,8 +174,10 @@ def measure_sovits(files, profile: bool) -> dict:
         res[name] = (time.perf_counter() - t0, wav.float())
         if profile:
             profiles[name] = top_ops(lambda s=s, dtype=dtype: s.decode_with_style(codes, phones, ge.to(dtype), 0.0))
-    out = {"sovits_decode_2s_audio_seconds": {k: round(v[0], 3) for k, v in res.items()},
-           "sovits_wav_max_abs_diff_bf16": round(float((res["fp32"][1] - res["bf16"][1]).abs().max()), 4)}  # fmt: skip
+    out = {
+        "sovits_decode_2s_audio_seconds": {k: round(v[0], 3) for k, v in res.items()},
+        "sovits_wav_max_abs_diff_bf16": round(float((res["fp32"][1] - res["bf16"][1]).abs().max()), 4),
+    }
     if profile:
         out["sovits_profile_2s_audio"] = profiles
     return out
@@ -182,8 +196,12 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         files = write_models(a.workdir or tmp)
-        out = {"benchmark": "precision", "cpu_flags": vector_flags(), "threads": a.threads,
-               **measure_t2s(files, a.steps, a.profile)}  # fmt: skip
+        out = {
+            "benchmark": "precision",
+            "cpu_flags": vector_flags(),
+            "threads": a.threads,
+            **measure_t2s(files, a.steps, a.profile),
+        }
         if not a.no_sovits:
             out.update(measure_sovits(files, a.profile))
     print(json.dumps(out, indent=2))

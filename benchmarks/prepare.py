@@ -48,14 +48,22 @@ def main() -> None:
     for it in corpus.items[:4]:  # load the lazy English G2P parts (POS tagger) before timing
         clean_run(it.text, "en")
     cfg = PrepareConfig(list_path=corpus.list_path, exp_dir=work / "exp", progress=False, redo=True)
-    out = {"items": len(corpus.items), "audio_seconds": round(audio_s, 2), "threads": a.threads,
-           "models": "tiny (tests/fixtures/reference/tiny)"}  # fmt: skip
+    out = {
+        "items": len(corpus.items),
+        "audio_seconds": round(audio_s, 2),
+        "threads": a.threads,
+        "models": "tiny (tests/fixtures/reference/tiny)",
+    }
     for label, c in (("full", cfg), ("resumed", PrepareConfig(**{**cfg.__dict__, "redo": False}))):
         t0 = time.perf_counter()
         report = prepare(c, models)
         dt = time.perf_counter() - t0
-        out[label] = {"seconds": round(dt, 3), "utterances_per_s": round(report.ok / dt, 2),
-                      "audio_s_per_s": round(audio_s / dt, 2), "ok": report.ok}  # fmt: skip
+        out[label] = {
+            "seconds": round(dt, 3),
+            "utterances_per_s": round(report.ok / dt, 2),
+            "audio_s_per_s": round(audio_s / dt, 2),
+            "ok": report.ok,
+        }
     print(json.dumps(out, indent=1))
 
 

@@ -52,17 +52,29 @@ def child(a: argparse.Namespace) -> dict:
     torch.set_num_threads(a.threads)
     b = a.child
     t0 = time.perf_counter()
-    tts = TTS.from_pretrained(gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                              device=a.device, num_slots=b, max_len=a.max_len, dtype=a.dtype,
-                              t2s_threads=a.t2s_threads, decode_threads=a.decode_threads,
-                              cuda_graphs={"auto": None, "on": True, "off": False}[a.cuda_graphs])
+    tts = TTS.from_pretrained(
+        gpt=a.gpt,
+        sovits=a.sovits,
+        hubert_dir=a.hubert,
+        bert_dir=a.bert,
+        sv=a.sv,
+        device=a.device,
+        num_slots=b,
+        max_len=a.max_len,
+        dtype=a.dtype,
+        t2s_threads=a.t2s_threads,
+        decode_threads=a.decode_threads,
+        cuda_graphs={"auto": None, "on": True, "off": False}[a.cuda_graphs],
+    )
     load_s = time.perf_counter() - t0
     ref = tts.load_reference(a.ref, a.ref_text, a.ref_lang)
     lines = [ln.strip() for ln in Path(a.sentences).read_text(encoding="utf-8").splitlines() if ln.strip()]
     n = max(b, a.min_sentences)
     texts = [lines[i % len(lines)] for i in range(n)]
-    params = [SynthesisParams(top_k=15, seed=i, max_new_tokens=a.tokens, text_split_method="cut0",
-                              fragment_interval=0.0) for i in range(n)]
+    params = [
+        SynthesisParams(top_k=15, seed=i, max_new_tokens=a.tokens, text_split_method="cut0", fragment_interval=0.0)
+        for i in range(n)
+    ]
     tts.synthesize_batch([(texts[0], ref, a.lang, params[0].with_(max_new_tokens=12))])  # warm-up
     before = tts.stats()
     t0 = time.perf_counter()
@@ -76,17 +88,28 @@ def child(a: argparse.Namespace) -> dict:
     step_rows = sum(k * v for k, v in after.steps_by_rows.items()) - sum(k * v for k, v in before.steps_by_rows.items())
     audio_s = sum(x.duration for x in audios)
     tts.close()
-    return {"batch_size": b, "sentences": n, "tokens": tokens, "wall_s": round(wall, 3),
-            "tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
-            "tokens_per_wall_s": round(tokens / wall, 1),
-            "audio_s": round(audio_s, 2), "audio_s_per_s": round(audio_s / wall, 3),
-            "rtf": round(wall / audio_s, 3) if audio_s else None,
-            "mean_rows_per_step": round(step_rows / step_count, 2) if step_count else 0,
-            "cuda_graphs": after.cuda_graphs,
-            "stage_seconds": {"t2s": round(t2s_s, 2), "prefill": round(pre_s, 2), "decode": round(dec_s, 2), "frontend": round(fe_s, 2),
-                              "reference_load": round(after.stage_seconds["reference"], 2),
-                              "model_load": round(load_s, 2)},
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "batch_size": b,
+        "sentences": n,
+        "tokens": tokens,
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(tokens / t2s_s, 1) if t2s_s else None,
+        "tokens_per_wall_s": round(tokens / wall, 1),
+        "audio_s": round(audio_s, 2),
+        "audio_s_per_s": round(audio_s / wall, 3),
+        "rtf": round(wall / audio_s, 3) if audio_s else None,
+        "mean_rows_per_step": round(step_rows / step_count, 2) if step_count else 0,
+        "cuda_graphs": after.cuda_graphs,
+        "stage_seconds": {
+            "t2s": round(t2s_s, 2),
+            "prefill": round(pre_s, 2),
+            "decode": round(dec_s, 2),
+            "frontend": round(fe_s, 2),
+            "reference_load": round(after.stage_seconds["reference"], 2),
+            "model_load": round(load_s, 2),
+        },
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def main() -> int:
@@ -103,10 +126,18 @@ def main() -> int:
     p.add_argument("--max-len", type=int, default=512, help="KV-cache positions per row")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16, "
-                   "int8 (CPU: weight-only int8 T2S), or per stage: t2s=int8,sovits=bf16")
-    p.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
-                   help="T2S step from captured CUDA graphs (auto: on for CUDA)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16, "
+        "int8 (CPU: weight-only int8 T2S), or per stage: t2s=int8,sovits=bf16",
+    )
+    p.add_argument(
+        "--cuda-graphs",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="T2S step from captured CUDA graphs (auto: on for CUDA)",
+    )
     p.add_argument("--t2s-threads", type=int, help="intra-op threads of the T2S (engine) thread")
     p.add_argument("--decode-threads", type=int, help="intra-op threads of the decode thread")
     p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
@@ -131,10 +162,40 @@ def main() -> int:
         p.error("with your own models pass --ref, --ref-text and --sentences")
     results = []
     for b in [int(x) for x in a.batch_sizes.split(",")]:
-        cmd = [sys.executable, __file__, "--child", str(b), "--gpt", a.gpt, "--sovits", a.sovits, "--hubert", a.hubert,
-               "--ref", a.ref, "--ref-text", a.ref_text, "--ref-lang", a.ref_lang, "--sentences", a.sentences,
-               "--lang", a.lang, "--tokens", str(a.tokens), "--min-sentences", str(a.min_sentences),
-               "--max-len", str(a.max_len), "--threads", str(a.threads), "--device", a.device, "--dtype", a.dtype]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(b),
+            "--gpt",
+            a.gpt,
+            "--sovits",
+            a.sovits,
+            "--hubert",
+            a.hubert,
+            "--ref",
+            a.ref,
+            "--ref-text",
+            a.ref_text,
+            "--ref-lang",
+            a.ref_lang,
+            "--sentences",
+            a.sentences,
+            "--lang",
+            a.lang,
+            "--tokens",
+            str(a.tokens),
+            "--min-sentences",
+            str(a.min_sentences),
+            "--max-len",
+            str(a.max_len),
+            "--threads",
+            str(a.threads),
+            "--device",
+            a.device,
+            "--dtype",
+            a.dtype,
+        ]
         cmd += ["--cuda-graphs", a.cuda_graphs]
         cmd += ["--t2s-threads", str(a.t2s_threads)] if a.t2s_threads else []
         cmd += ["--decode-threads", str(a.decode_threads)] if a.decode_threads else []
@@ -148,20 +209,35 @@ def main() -> int:
         if out.returncode != 0 or not line:
             results.append({"batch_size": b, "error": out.stderr.strip().splitlines()[-1:] or ["no output"]})
         else:
-            results.append(json.loads(line[-1][len("RESULT "):]))
+            results.append(json.loads(line[-1][len("RESULT ") :]))
         if not a.json:
             r = results[-1]
-            print(f"batch {b:>3}: " + (f"T2S {r['tokens_per_s']} tok/s, {r['audio_s_per_s']} audio-s/s, RTF {r['rtf']}, "
-                                       f"split {r['stage_seconds']}, peak {r['peak_rss_mb']} MB" if "error" not in r
-                                       else f"error {r['error']}"), flush=True)
-    doc = {"benchmark": "throughput", "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-           "threads": a.threads, "device": a.device, "tokens_per_sentence": a.tokens,
-           "models": {"gpt": a.gpt, "sovits": a.sovits, "hubert": a.hubert, "sv": a.sv}, "results": results}
+            print(
+                f"batch {b:>3}: "
+                + (
+                    f"T2S {r['tokens_per_s']} tok/s, {r['audio_s_per_s']} audio-s/s, RTF {r['rtf']}, "
+                    f"split {r['stage_seconds']}, peak {r['peak_rss_mb']} MB"
+                    if "error" not in r
+                    else f"error {r['error']}"
+                ),
+                flush=True,
+            )
+    doc = {
+        "benchmark": "throughput",
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": a.threads,
+        "device": a.device,
+        "tokens_per_sentence": a.tokens,
+        "models": {"gpt": a.gpt, "sovits": a.sovits, "hubert": a.hubert, "sv": a.sv},
+        "results": results,
+    }
     ok = {r["batch_size"]: r for r in results if "error" not in r}
     if 1 in ok and len(ok) > 1:
         doc["t2s_speedup_vs_batch_1"] = {b: round(r["tokens_per_s"] / ok[1]["tokens_per_s"], 2) for b, r in ok.items()}
-        doc["end_to_end_speedup_vs_batch_1"] = {b: round(r["audio_s_per_s"] / ok[1]["audio_s_per_s"], 2)
-                                                for b, r in ok.items()}
+        doc["end_to_end_speedup_vs_batch_1"] = {
+            b: round(r["audio_s_per_s"] / ok[1]["audio_s_per_s"], 2) for b, r in ok.items()
+        }
     if a.json:
         print(json.dumps(doc, indent=2))
     if tmp is not None:

@@ -75,17 +75,29 @@ def bench_gpt(size: str, batch: int, seconds: float, device: torch.device, preci
     t = int(seconds * 25)
     n = int(seconds * 12)  # ~12 phones per second
     g = torch.Generator().manual_seed(0)
-    b = T2SBatch(torch.randint(1, config.phoneme_vocab_size, (batch, n), generator=g), torch.full((batch,), n),
-                 torch.zeros(batch, 1024, n), torch.randint(0, 1024, (batch, t), generator=g), torch.full((batch,), t),
-                 [f"u{i}" for i in range(batch)])  # fmt: skip
+    b = T2SBatch(
+        torch.randint(1, config.phoneme_vocab_size, (batch, n), generator=g),
+        torch.full((batch,), n),
+        torch.zeros(batch, 1024, n),
+        torch.randint(0, 1024, (batch, t), generator=g),
+        torch.full((batch,), t),
+        [f"u{i}" for i in range(batch)],
+    )
     secs = _time(lambda: task.train_step([b]), warmup, steps, device)
-    return {"model": f"gpt-{size}", "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-            "batch": batch, "phones": n, "codes": t, "steps": steps, "seconds": round(secs, 3),
-            "steps_per_s": round(steps / secs, 3), "utterances_per_s": round(steps * batch / secs, 2)}  # fmt: skip
+    return {
+        "model": f"gpt-{size}",
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "batch": batch,
+        "phones": n,
+        "codes": t,
+        "steps": steps,
+        "seconds": round(secs, 3),
+        "steps_per_s": round(steps / secs, 3),
+        "utterances_per_s": round(steps * batch / secs, 2),
+    }
 
 
-def bench_sovits(size: str, batch: int, seconds: float, device: torch.device, precision: str, steps: int,
-                 warmup: int):  # fmt: skip
+def bench_sovits(size: str, batch: int, seconds: float, device: torch.device, precision: str, steps: int, warmup: int):
     from fastsovits.models.sovits import SovitsConfig, Synthesizer
     from fastsovits.train.config import SovitsTrainConfig
     from fastsovits.train.data import HOP, SovitsBatch
@@ -109,17 +121,29 @@ def bench_sovits(size: str, batch: int, seconds: float, device: torch.device, pr
     n = int(seconds * 12)
     g = torch.Generator().manual_seed(0)
     pro = model.config.is_pro
-    b = SovitsBatch(torch.randn(batch, 768, frames, generator=g), torch.rand(batch, 1025, frames, generator=g),
-                    torch.full((batch,), frames), torch.randn(batch, 1, frames * HOP, generator=g) * 0.1,
-                    torch.randint(1, model.config.n_symbols, (batch, n), generator=g), torch.full((batch,), n),
-                    torch.randn(batch, 20480, generator=g) if pro else None,
-                    [f"u{i}" for i in range(batch)])  # fmt: skip
+    b = SovitsBatch(
+        torch.randn(batch, 768, frames, generator=g),
+        torch.rand(batch, 1025, frames, generator=g),
+        torch.full((batch,), frames),
+        torch.randn(batch, 1, frames * HOP, generator=g) * 0.1,
+        torch.randint(1, model.config.n_symbols, (batch, n), generator=g),
+        torch.full((batch,), n),
+        torch.randn(batch, 20480, generator=g) if pro else None,
+        [f"u{i}" for i in range(batch)],
+    )
     secs = _time(lambda: task.train_step([b]), warmup, steps, device)
-    return {"model": f"sovits-{model.config.version}-{size}",
-            "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-            "disc_params_m": round(sum(p.numel() for p in disc.parameters()) / 1e6, 2), "batch": batch,
-            "frames": frames, "segment_frames": task.segment, "steps": steps, "seconds": round(secs, 3),
-            "steps_per_s": round(steps / secs, 3), "utterances_per_s": round(steps * batch / secs, 2)}  # fmt: skip
+    return {
+        "model": f"sovits-{model.config.version}-{size}",
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "disc_params_m": round(sum(p.numel() for p in disc.parameters()) / 1e6, 2),
+        "batch": batch,
+        "frames": frames,
+        "segment_frames": task.segment,
+        "steps": steps,
+        "seconds": round(secs, 3),
+        "steps_per_s": round(steps / secs, 3),
+        "utterances_per_s": round(steps * batch / secs, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,9 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     device = torch.device(a.device)
     torch.manual_seed(0)
-    out = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "cpu": platform.processor() or platform.machine(), "precision": a.precision, "size": a.size,
-           "seconds_per_utterance": a.seconds, "results": []}  # fmt: skip
+    out = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "precision": a.precision,
+        "size": a.size,
+        "seconds_per_utterance": a.seconds,
+        "results": [],
+    }
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
     if a.only != "sovits":

@@ -1,6 +1,6 @@
 """Print the text-frontend parity per group and per language run, with every mismatch.
 
-    python scripts/parity_report.py [--group v2/zh] [--runs zh] [--quiet]
+python scripts/parity_report.py [--group v2/zh] [--runs zh] [--quiet]
 """
 
 from __future__ import annotations

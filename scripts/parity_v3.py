@@ -50,9 +50,15 @@ def main() -> int:
             noises = [[t._t(arr[f"{k}noise{i}"]) for i in range(body["n_cfm_calls"])]]
             audio = f"{k}audio" in arr
             res = t.syn.synthesize(
-                model, t._vocoder("v4") if audio else None, [prompt], [t._t(arr[f"{k}semantic"])],
-                [t._t(arr[f"{k}phones"]).view(1, -1)], 1.25 if "1.25" in case else 1.0, steps=4, noises=noises,
-            )  # fmt: skip
+                model,
+                t._vocoder("v4") if audio else None,
+                [prompt],
+                [t._t(arr[f"{k}semantic"])],
+                [t._t(arr[f"{k}phones"]).view(1, -1)],
+                1.25 if "1.25" in case else 1.0,
+                steps=4,
+                noises=noises,
+            )
             out[f"{v}.{case}.mel_to_vocoder (relative)"] = _diff(res.mels[0], arr[f"{k}mel_to_vocoder"], True)
             if audio and res.audio:
                 out[f"{v}.{case}.audio"] = _diff(res.audio[0], arr[f"{k}audio"])
@@ -63,9 +69,15 @@ def main() -> int:
         out["bigvgan.vocoder.wav"] = _diff(t._vocoder("v3")(t._t(b["vocoder.mel"])), b["vocoder.wav"])
     model = t._model("v3")
     res = t.syn.synthesize(
-        model, t._vocoder("v3"), [t._prompt(model, b, t._t(b["synth.refer_spec"]))], [t._t(b["synth.short.semantic"])],
-        [t._t(b["synth.short.phones"]).view(1, -1)], 1.0, steps=4, noises=[[t._t(b["synth.short.noise0"])]],
-    )  # fmt: skip
+        model,
+        t._vocoder("v3"),
+        [t._prompt(model, b, t._t(b["synth.refer_spec"]))],
+        [t._t(b["synth.short.semantic"])],
+        [t._t(b["synth.short.phones"]).view(1, -1)],
+        1.0,
+        steps=4,
+        noises=[[t._t(b["synth.short.noise0"])]],
+    )
     out["bigvgan.synth.short.mel_to_vocoder (relative)"] = _diff(res.mels[0], b["synth.short.mel_to_vocoder"], True)
     if res.audio:
         out["bigvgan.synth.short.audio"] = _diff(res.audio[0], b["synth.short.audio"])

@@ -27,8 +27,9 @@ class Mode(enum.Enum):
 
 
 class Misbehave:
-    def __init__(self, model, prompt_phones: int, prompt_tokens: int, rate: float,
-                 plan: Callable[[int, int], Mode]) -> None:
+    def __init__(
+        self, model, prompt_phones: int, prompt_tokens: int, rate: float, plan: Callable[[int, int], Mode]
+    ) -> None:
         self.model, self.plan, self.rate = model, plan, rate
         self.prompt_phones, self.prompt_tokens = prompt_phones, prompt_tokens
         self.eos = model.config.eos
@@ -72,10 +73,12 @@ class Misbehave:
 def first_token_plan(bad: Mode, share: float, text_lens: set[int] | None = None) -> Callable[[int, int], Mode]:
     """Rows (of the given text lengths, or all) whose first token falls in a ``share`` of token ids misbehave;
     a retry samples another first token, so it usually behaves."""
+
     def plan(text_len: int, first: int) -> Mode:
         if text_lens is not None and text_len not in text_lens:
             return Mode.NORMAL
         return bad if zlib.crc32(f"tok{first}".encode()) % 1000 < share * 1000 else Mode.NORMAL
+
     return plan
 
 

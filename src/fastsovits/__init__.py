@@ -21,8 +21,13 @@ from fastsovits.errors import (
 
 __version__ = "0.1.0"
 
-_LAZY = {"TTS": "fastsovits.api", "Reference": "fastsovits.api", "Audio": "fastsovits.api",
-         "AudioChunk": "fastsovits.api", "SynthesisParams": "fastsovits.params"}
+_LAZY = {
+    "TTS": "fastsovits.api",
+    "Reference": "fastsovits.api",
+    "Audio": "fastsovits.api",
+    "AudioChunk": "fastsovits.api",
+    "SynthesisParams": "fastsovits.params",
+}
 
 
 def __getattr__(name: str):
@@ -32,6 +37,7 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'fastsovits' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

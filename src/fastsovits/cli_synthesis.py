@@ -63,8 +63,9 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
 
     d = SynthesisParams()
     s = argparse.SUPPRESS  # not given -> SynthesisParams' default
-    p.add_argument("--top-k", dest="top_k", type=int, default=s, help=f"sample among the k likeliest tokens "
-                   f"(default: {d.top_k})")  # fmt: skip
+    p.add_argument(
+        "--top-k", dest="top_k", type=int, default=s, help=f"sample among the k likeliest tokens (default: {d.top_k})"
+    )
     p.add_argument(
         "--top-p",
         dest="top_p",
@@ -110,10 +111,15 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
 def add_synthesize(sub: Sub) -> None:
     from fastsovits.audio.io import ENCODE_FORMATS
 
-    p = add_parser(sub, "synthesize", "text + a 3-10 s reference clip -> speech in that voice",
-                "Synthesize TEXT in the voice of REF. Models: a converted folder or official pretrained_models/ "
-                "folder (--model), or official files (--gpt, --sovits, --hubert, --bert for Chinese, --sv for "
-                "v2Pro/ProPlus). Sampling options default to the official TTS.run defaults.", aliases=["synth"])  # fmt: skip
+    p = add_parser(
+        sub,
+        "synthesize",
+        "text + a 3-10 s reference clip -> speech in that voice",
+        "Synthesize TEXT in the voice of REF. Models: a converted folder or official pretrained_models/ "
+        "folder (--model), or official files (--gpt, --sovits, --hubert, --bert for Chinese, --sv for "
+        "v2Pro/ProPlus). Sampling options default to the official TTS.run defaults.",
+        aliases=["synth"],
+    )
     p.add_argument("text", help="the text to speak ('-' reads standard input)")
     p.add_argument("--lang", required=True, help="language mode of the text (zh en ja ko yue auto ...)")
     p.add_argument("--ref", required=True, help="reference audio file (3-10 s)")
@@ -151,11 +157,15 @@ def _cmd_batch(a: argparse.Namespace) -> int:
 def add_batch(sub: Sub) -> None:
     from fastsovits.audio.io import ENCODE_FORMATS
 
-    p = add_parser(sub, "batch", "a TXT/CSV/JSONL of lines -> a folder of audio files + manifest.jsonl",
-                "Synthesize every line of INPUT (.txt: one text per line; .csv: columns text[,id,lang,ref,ref_text,"
-                "ref_lang]; .jsonl: objects with those keys and any synthesis parameter). All lines share the "
-                "engine's batches. Resumable: items already done in OUT/manifest.jsonl are skipped; a bad line is "
-                "recorded and the job goes on. Prints counts and throughput as JSON at the end.")  # fmt: skip
+    p = add_parser(
+        sub,
+        "batch",
+        "a TXT/CSV/JSONL of lines -> a folder of audio files + manifest.jsonl",
+        "Synthesize every line of INPUT (.txt: one text per line; .csv: columns text[,id,lang,ref,ref_text,"
+        "ref_lang]; .jsonl: objects with those keys and any synthesis parameter). All lines share the "
+        "engine's batches. Resumable: items already done in OUT/manifest.jsonl are skipped; a bad line is "
+        "recorded and the job goes on. Prints counts and throughput as JSON at the end.",
+    )
     p.add_argument("input", help="the .txt, .csv or .jsonl file of lines")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--lang", required=True, help="default language of the lines")

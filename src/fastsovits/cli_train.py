@@ -21,32 +21,62 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
         overrides["dpo"] = True if a.dpo else None
         cfg = load_config(GPTTrainConfig, a.config, overrides)
-        result = train_gpt(a.exp_dir, a.pretrained, cfg, run_dir=a.run_dir, weights_dir=a.weights_dir,
-                           exp_name=a.exp_name, resume=not a.no_resume)  # fmt: skip
+        result = train_gpt(
+            a.exp_dir,
+            a.pretrained,
+            cfg,
+            run_dir=a.run_dir,
+            weights_dir=a.weights_dir,
+            exp_name=a.exp_name,
+            resume=not a.no_resume,
+        )
     else:
         from fastsovits.train.sovits import train_sovits
 
         cfg = load_config(SovitsTrainConfig, a.config, overrides)
-        result = train_sovits(a.exp_dir, a.pretrained_g, cfg, pretrained_d=a.pretrained_d, version=a.version,
-                              run_dir=a.run_dir, weights_dir=a.weights_dir, exp_name=a.exp_name,
-                              resume=not a.no_resume)  # fmt: skip
+        result = train_sovits(
+            a.exp_dir,
+            a.pretrained_g,
+            cfg,
+            pretrained_d=a.pretrained_d,
+            version=a.version,
+            run_dir=a.run_dir,
+            weights_dir=a.weights_dir,
+            exp_name=a.exp_name,
+            resume=not a.no_resume,
+        )
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     last = result.history[-1] if result.history else {}
-    print(json.dumps({"run_dir": str(result.run_dir), "epochs": [result.first_epoch, result.last_epoch],
-                      "steps": result.steps, "seconds": round(result.seconds, 2),
-                      "exported": [str(p) for p in result.exported], "last": last}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "run_dir": str(result.run_dir),
+                "epochs": [result.first_epoch, result.last_epoch],
+                "steps": result.steps,
+                "seconds": round(result.seconds, 2),
+                "exported": [str(p) for p in result.exported],
+                "last": last,
+            }
+        )
+    )
     return 0
 
 
 def add_train(sub: Sub) -> None:
-    tr = add_parser(sub, "train", "fine-tune the GPT or the SoVITS model on a prepared logs/<exp> folder",
-                 "Fine-tune on a folder in the official logs/<exp> layout (see `fastsovits prepare`). Resumes from "
-                 "<run-dir>/state_latest.pt; writes train_log.jsonl and official-format weights every --save-every "
-                 "epochs. Several processes: run it under `torchrun --nproc_per_node N fastsovits train ...` (DDP).")  # fmt: skip
+    tr = add_parser(
+        sub,
+        "train",
+        "fine-tune the GPT or the SoVITS model on a prepared logs/<exp> folder",
+        "Fine-tune on a folder in the official logs/<exp> layout (see `fastsovits prepare`). Resumes from "
+        "<run-dir>/state_latest.pt; writes train_log.jsonl and official-format weights every --save-every "
+        "epochs. Several processes: run it under `torchrun --nproc_per_node N fastsovits train ...` (DDP).",
+    )
     models = tr.add_subparsers(dest="model", required=True, metavar="MODEL")
-    helps = {"gpt": "text-to-semantic GPT (official s1) from a pretrained .ckpt",
-             "sovits": "SoVITS generator + discriminator (official s2) from a pretrained G .pth"}  # fmt: skip
+    helps = {
+        "gpt": "text-to-semantic GPT (official s1) from a pretrained .ckpt",
+        "sovits": "SoVITS generator + discriminator (official s2) from a pretrained G .pth",
+    }
     keep = "(default: the config's value)"
     for name, text in helps.items():
         m = add_parser(models, name, text, text + ". Options left out keep the config's values.")

@@ -22,7 +22,10 @@ def zeros(rows: int, cols: int) -> torch.Tensor:
 
 def cat(parts: Sequence[torch.Tensor], dim: int = 0) -> torch.Tensor:
     """``torch.cat(parts, dim)``; CPU tensors without autograd are joined by numpy (no parallel copy)."""
-    if all(p.device.type == "cpu" and not p.requires_grad for p in parts) and len({p.dtype for p in parts}) == 1 \
-            and parts[0].dtype != torch.bfloat16:
+    if (
+        all(p.device.type == "cpu" and not p.requires_grad for p in parts)
+        and len({p.dtype for p in parts}) == 1
+        and parts[0].dtype != torch.bfloat16
+    ):
         return torch.from_numpy(np.concatenate([p.numpy() for p in parts], axis=dim))
     return torch.cat(list(parts), dim=dim)

@@ -55,8 +55,16 @@ class SynthesisParams:
             raise InvalidParameter(f"text_split_method={self.text_split_method!r}: must be one of {SPLIT_METHODS}")
         if self.seed is not None:
             SEED_RANGE.check("seed", self.seed)
-        for name in ("split_bucket", "parallel_infer", "return_fragment", "streaming_mode", "super_sampling",
-                     "fixed_length_chunk", "guard", "timestamps"):
+        for name in (
+            "split_bucket",
+            "parallel_infer",
+            "return_fragment",
+            "streaming_mode",
+            "super_sampling",
+            "fixed_length_chunk",
+            "guard",
+            "timestamps",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name}={getattr(self, name)!r}: must be true or false")
 

@@ -40,8 +40,9 @@ def cpu_flags() -> frozenset[str]:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return frozenset()
-    return frozenset(next((line.split(":", 1)[1].split() for line in text.splitlines()
-                           if line.startswith("flags")), []))
+    return frozenset(
+        next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    )
 
 
 def cpu_has_native_bf16() -> bool:

@@ -16,8 +16,14 @@ GREEDY = SynthesisParams(top_k=1, repetition_penalty=1.0, seed=1, noise_scale=0.
 
 @pytest.fixture(scope="module")
 def tts():
-    t = TTS.from_pretrained(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",
-                            hubert_dir=REF / "tiny/tiny_hubert", device="cpu", num_slots=4, max_len=256)
+    t = TTS.from_pretrained(
+        gpt=REF / "tiny/tiny_s1_v2.ckpt",
+        sovits=REF / "tiny/tiny_s2_v2.pth",
+        hubert_dir=REF / "tiny/tiny_hubert",
+        device="cpu",
+        num_slots=4,
+        max_len=256,
+    )
     yield t
     t.close()
 
@@ -62,7 +68,7 @@ def test_stream_concatenates_to_synthesize(tts, voice) -> None:
 
 
 def test_reference_free(tts) -> None:
-    wav = np.load(REF / "io/audio_inputs.npz")["wav32k_a"][:32000 * 2]
+    wav = np.load(REF / "io/audio_inputs.npz")["wav32k_a"][: 32000 * 2]
     wav = np.concatenate([wav, wav])  # 4 s
     ref = tts.load_reference((wav, 32000))
     assert ref.prompt_semantic is None
@@ -85,8 +91,14 @@ def test_typed_errors(tts, voice) -> None:
 
 def test_token_streaming_yields_pieces_inside_sentences(tts, voice) -> None:
     text = "A first sentence to stream. And a second one."
-    params = GREEDY.with_(text_split_method="cut5", max_new_tokens=60, streaming_mode=True, min_chunk_length=8,
-                          fixed_length_chunk=True, fragment_interval=0.0)
+    params = GREEDY.with_(
+        text_split_method="cut5",
+        max_new_tokens=60,
+        streaming_mode=True,
+        min_chunk_length=8,
+        fixed_length_chunk=True,
+        fragment_interval=0.0,
+    )
     chunks = list(tts.stream(text, voice, "en", params))
     assert len(chunks) > 2 and chunks[-1].is_last and not any(c.is_last for c in chunks[:-1])
     assert {c.index for c in chunks} == {0, 1} and max(c.index for c in chunks if c.index == 0) == 0
@@ -99,8 +111,9 @@ def test_token_streaming_yields_pieces_inside_sentences(tts, voice) -> None:
 def test_closing_a_stream_frees_the_engine(tts, voice) -> None:
     import time
 
-    params = GREEDY.with_(text_split_method="cut5", max_new_tokens=200, streaming_mode=True, min_chunk_length=4,
-                          fixed_length_chunk=True)
+    params = GREEDY.with_(
+        text_split_method="cut5", max_new_tokens=200, streaming_mode=True, min_chunk_length=4, fixed_length_chunk=True
+    )
     it = tts.stream("Sentence one. Sentence two. Sentence three. Sentence four.", voice, "en", params)
     next(it)
     it.close()  # the client went away
@@ -144,9 +157,15 @@ def test_dtype_per_stage() -> None:
         stage_dtypes("int4", "cpu")
     with pytest.raises(InvalidParameter):
         stage_dtypes({"vocoder": "fp16"}, "cpu")
-    with TTS.from_pretrained(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",
-                             hubert_dir=REF / "tiny/tiny_hubert", device="cpu", dtype="bf16",
-                             num_slots=2, max_len=256) as low:
+    with TTS.from_pretrained(
+        gpt=REF / "tiny/tiny_s1_v2.ckpt",
+        sovits=REF / "tiny/tiny_s2_v2.pth",
+        hubert_dir=REF / "tiny/tiny_hubert",
+        device="cpu",
+        dtype="bf16",
+        num_slots=2,
+        max_len=256,
+    ) as low:
         assert next(low.t2s.parameters()).dtype == torch.bfloat16
         wav = np.load(REF / "io/audio_inputs.npz")["wav32k_b"]
         voice = low.load_reference((wav, 32000), "This is the reference.", "en")
@@ -182,8 +201,14 @@ def test_bf16_advice_follows_the_cpu(monkeypatch, caplog, native) -> None:
     import fastsovits.runtime as runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
-    files = dict(gpt=REF / "tiny/tiny_s1_v2.ckpt", sovits=REF / "tiny/tiny_s2_v2.pth",
-                 hubert_dir=REF / "tiny/tiny_hubert", device="cpu", num_slots=1, max_len=64)
+    files = dict(
+        gpt=REF / "tiny/tiny_s1_v2.ckpt",
+        sovits=REF / "tiny/tiny_s2_v2.pth",
+        hubert_dir=REF / "tiny/tiny_hubert",
+        device="cpu",
+        num_slots=1,
+        max_len=64,
+    )
     with caplog.at_level(logging.INFO, logger="fastsovits.api"):
         TTS.from_pretrained(**files).close()
         TTS.from_pretrained(**files, dtype="bf16").close()

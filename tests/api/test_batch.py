@@ -17,19 +17,44 @@ def _args(tmp_path, inp, out):
     ref = tmp_path / "ref.wav"
     if not ref.exists():
         sf.write(ref, np.load(REF / "io/audio_inputs.npz")["wav32k_b"], 32000, subtype="FLOAT")
-    return ["batch", str(inp), "--out", str(out), "--lang", "en", "--ref", str(ref), "--ref-text", "A reference.",
-            "--ref-lang", "en", "--gpt", str(REF / "tiny/tiny_s1_v2.ckpt"), "--sovits", str(REF / "tiny/tiny_s2_v2.pth"),
-            "--hubert", str(REF / "tiny/tiny_hubert"), "--device", "cpu", "--quiet"]
+    return [
+        "batch",
+        str(inp),
+        "--out",
+        str(out),
+        "--lang",
+        "en",
+        "--ref",
+        str(ref),
+        "--ref-text",
+        "A reference.",
+        "--ref-lang",
+        "en",
+        "--gpt",
+        str(REF / "tiny/tiny_s1_v2.ckpt"),
+        "--sovits",
+        str(REF / "tiny/tiny_s2_v2.pth"),
+        "--hubert",
+        str(REF / "tiny/tiny_hubert"),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
 
 
 def test_jsonl_batch_resumes_and_reports(tmp_path, capsys) -> None:
     inp = tmp_path / "lines.jsonl"
-    inp.write_text("\n".join([
-        json.dumps({"id": "a", "text": "First line.", "seed": 1, "max_new_tokens": 30}),
-        "this is not json",
-        json.dumps({"id": "b", "text": "Second line.", "lang": "en", "top_k": 1, "max_new_tokens": 30}),
-        json.dumps({"id": "c", "text": "Bonjour.", "lang": "fr"}),
-    ]) + "\n")
+    inp.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "text": "First line.", "seed": 1, "max_new_tokens": 30}),
+                "this is not json",
+                json.dumps({"id": "b", "text": "Second line.", "lang": "en", "top_k": 1, "max_new_tokens": 30}),
+                json.dumps({"id": "c", "text": "Bonjour.", "lang": "fr"}),
+            ]
+        )
+        + "\n"
+    )
     out = tmp_path / "out"
     assert main(_args(tmp_path, inp, out)) == 1  # two bad lines
     stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

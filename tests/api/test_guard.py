@@ -32,7 +32,12 @@ def test_guard_rules() -> None:
     assert not has_loop(list(range(200)), 0.6)
     assert g.check(list(range(30)), 10, filled_cache=True) is GuardReason.TOO_LONG
     short, long_ = GuardReason.TOO_SHORT, GuardReason.TOO_LONG
-    assert g.badness(list(range(30)), 10, None) == 0 < g.badness(list(range(8)), 10, short) < g.badness(loop, 20, g.check(loop, 20))
+    assert (
+        g.badness(list(range(30)), 10, None)
+        == 0
+        < g.badness(list(range(8)), 10, short)
+        < g.badness(loop, 20, g.check(loop, 20))
+    )
     assert g.badness(loop, 20, GuardReason.LOOP) < g.badness(list(range(400)), 10, long_)
     assert retry_seed(5, 2) == retry_seed(retry_seed(5, 1), 1) != retry_seed(5, 1) != 5
     assert voice_rate(78, 26) == 3.0 and voice_rate(0, 0) > 0
@@ -122,8 +127,15 @@ def test_guard_reported_by_server_batch_and_metrics(setup, tmp_path) -> None:
     tts, voice, modes, bad_len, _ = setup
     modes.clear()
     modes[bad_len] = Mode.SHORT
-    run_batch(tts, [BatchItem("bad", BAD), BatchItem("ok", NORMAL[0])], tmp_path, default_ref=voice, lang="en",
-              params=SAMPLED.with_(max_retries=1), progress=False)
+    run_batch(
+        tts,
+        [BatchItem("bad", BAD), BatchItem("ok", NORMAL[0])],
+        tmp_path,
+        default_ref=voice,
+        lang="en",
+        params=SAMPLED.with_(max_retries=1),
+        progress=False,
+    )
     rows = {r["id"]: r for r in map(json.loads, (tmp_path / "manifest.jsonl").read_text().splitlines())}
     assert rows["bad"]["sentences"][0]["retries"] == ["too_short"] and rows["bad"]["sentences"][0]["attempts"] == 2
     assert rows["ok"]["sentences"][0]["retries"] == [] and rows["ok"]["sentences"][0]["guard"] is None

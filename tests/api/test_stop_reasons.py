@@ -23,8 +23,15 @@ from tests.reference import reference_dir
 
 REF = reference_dir()
 CAP = 15
-PARAMS = SynthesisParams(top_k=1, repetition_penalty=1.0, seed=3, noise_scale=0.0, max_new_tokens=CAP,
-                         text_split_method="cut5", fragment_interval=0.0)
+PARAMS = SynthesisParams(
+    top_k=1,
+    repetition_penalty=1.0,
+    seed=3,
+    noise_scale=0.0,
+    max_new_tokens=CAP,
+    text_split_method="cut5",
+    fragment_interval=0.0,
+)
 TEXT = "First sentence here. And a second one."
 
 
@@ -113,8 +120,16 @@ def test_server_reports_stop_reasons(case) -> None:
         assert r.status_code == 200, r.text
         assert r.headers["X-Stop-Reasons"] == f"{expected.value},{expected.value}"
         assert r.headers["X-Capped-Sentences"] == ("0,1" if expected is StopReason.MAX_TOKENS else "")
-        speech = {"model": "tts-1", "voice": "ref", "input": TEXT, "response_format": "pcm", "stream_format": "sse",
-                  "top_k": 1, "seed": 3, "text_split_method": "cut5"}
+        speech = {
+            "model": "tts-1",
+            "voice": "ref",
+            "input": TEXT,
+            "response_format": "pcm",
+            "stream_format": "sse",
+            "top_k": 1,
+            "seed": 3,
+            "text_split_method": "cut5",
+        }
         r = client.post("/v1/audio/speech", json=speech)
         assert r.status_code == 200, r.text
         events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]

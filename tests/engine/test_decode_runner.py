@@ -30,9 +30,14 @@ def _items(synth, n=5):
     for i in range(n):
         t = int(torch.randint(8, 40, (1,), generator=g))
         phones = torch.randint(1, 700, (int(torch.randint(3, 20, (1,), generator=g)),), generator=g)
-        items.append(DecodeItem(torch.randint(0, 1024, (t,), generator=g),
-                                DecodeInputs(phones, ge, noise_scale=0.5 if i % 2 else 0.0,
-                                             speed=(1.0, 1.25, 0.8)[i % 3], seed=100 + i)))
+        items.append(
+            DecodeItem(
+                torch.randint(0, 1024, (t,), generator=g),
+                DecodeInputs(
+                    phones, ge, noise_scale=0.5 if i % 2 else 0.0, speed=(1.0, 1.25, 0.8)[i % 3], seed=100 + i
+                ),
+            )
+        )
     return items
 
 

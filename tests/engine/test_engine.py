@@ -153,6 +153,7 @@ def test_cpu_stages_take_turns_through_the_gate(models, exclusive) -> None:
             with lock:
                 spans[name].append((t0, time.perf_counter()))
             return out
+
         return run
 
     jobs = [SynthesisJob(_sentences(ge, 3, seed)) for seed in (11, 12)]

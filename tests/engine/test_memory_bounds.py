@@ -16,8 +16,13 @@ from tests.engine.test_engine import models  # noqa: F401 - the module fixture
 
 def _items(ge, n):
     g = torch.Generator().manual_seed(4)
-    return [DecodeItem(torch.randint(0, 1024, (int(torch.randint(10, 30, (1,), generator=g)),), generator=g),
-                       DecodeInputs(torch.randint(1, 700, (8,), generator=g), ge, 0.0)) for _ in range(n)]
+    return [
+        DecodeItem(
+            torch.randint(0, 1024, (int(torch.randint(10, 30, (1,), generator=g)),), generator=g),
+            DecodeInputs(torch.randint(1, 700, (8,), generator=g), ge, 0.0),
+        )
+        for _ in range(n)
+    ]
 
 
 def test_groups_capped_in_seconds_give_the_same_audio(models, monkeypatch) -> None:  # noqa: F811

@@ -131,7 +131,9 @@ def test_graphed_step_checks_rows(model) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graphs_equal_eager_on_gpu() -> None:
     m, _, _ = load_gpt(reference_dir() / "tiny" / "tiny_s1_v2.ckpt", device="cuda")
-    rows = [type(r)(r.phones.cuda(), r.bert.cuda(), None if r.prompt is None else r.prompt.cuda()) for r in _rows(5, seed=3)]
+    rows = [
+        type(r)(r.phones.cuda(), r.bert.cuda(), None if r.prompt is None else r.prompt.cuda()) for r in _rows(5, seed=3)
+    ]
     params = [GREEDY if i % 2 else RowSampling(top_k=15, seed=7 + i) for i in range(5)]
     eager, _ = _run(m, rows, params, slots=4, max_new=30, cuda_graphs=False)
     graphed, _ = _run(m, rows, params, slots=4, max_new=30, cuda_graphs=True)

@@ -65,8 +65,10 @@ def test_frame_noise_is_indexed_by_frame() -> None:
 @pytest.mark.parametrize("fixed", [True, False])
 def test_streamed_pieces_match_the_whole_decode(models, fixed) -> None:  # noqa: F811
     t2s, synth, ge = models
-    sents = [replace(s, max_new_tokens=60, decode=replace(s.decode, noise_scale=ns, seed=3))
-             for s, ns in zip(_sentences(ge, 2, 1), (0.0, 0.5))]
+    sents = [
+        replace(s, max_new_tokens=60, decode=replace(s.decode, noise_scale=ns, seed=3))
+        for s, ns in zip(_sentences(ge, 2, 1), (0.0, 0.5))
+    ]
     streamed = [replace(s, stream=StreamSpec(chunk_tokens=8, fixed_length=fixed)) for s in sents]
     with Engine(t2s, synth, num_slots=2, max_len=256) as engine:
         whole_handle = engine.submit(SynthesisJob(sents))

@@ -27,8 +27,13 @@ def _rows(n: int, seed: int = 0) -> list[T2SRow]:
     for i in range(n):
         n_ph = int(torch.randint(5, 30, (1,), generator=g))
         n_pr = int(torch.randint(0, 20, (1,), generator=g)) if i % 3 else 0
-        rows.append(T2SRow(torch.randint(0, 700, (n_ph,), generator=g), torch.randn(1024, n_ph, generator=g),
-                           torch.randint(0, 1024, (n_pr,), generator=g) if n_pr else None))
+        rows.append(
+            T2SRow(
+                torch.randint(0, 700, (n_ph,), generator=g),
+                torch.randn(1024, n_ph, generator=g),
+                torch.randint(0, 1024, (n_pr,), generator=g) if n_pr else None,
+            )
+        )
     return rows
 
 
@@ -44,8 +49,11 @@ def _run(model, rows, params, slots=2, max_new=40, max_len=128, **runner_options
     while sched.has_work():
         batch = sched.schedule()
         if batch.prefill:
-            runner.admit([r.slot for r in batch.prefill], [rows[specs[r.row_id]] for r in batch.prefill],
-                         [params[specs[r.row_id]] for r in batch.prefill])
+            runner.admit(
+                [r.slot for r in batch.prefill],
+                [rows[specs[r.row_id]] for r in batch.prefill],
+                [params[specs[r.row_id]] for r in batch.prefill],
+            )
         batch_sizes.append((len(batch.rows), sched.num_waiting))
         out = runner.step()
         finished = sched.update(batch, out)

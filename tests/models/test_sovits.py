@@ -17,9 +17,15 @@ from fastsovits.models.sovits_prior import change_speed
 from fastsovits.models.sovits_quantizer import SemanticCodebook
 
 SMALL = dict(
-    inter_channels=8, hidden_channels=8, filter_channels=16, n_heads=2, n_layers=2, upsample_initial_channel=64,
-    upsample_kernel_sizes=(16, 16, 8, 2, 2), p_dropout=0.0,
-)  # fmt: skip
+    inter_channels=8,
+    hidden_channels=8,
+    filter_channels=16,
+    n_heads=2,
+    n_layers=2,
+    upsample_initial_channel=64,
+    upsample_kernel_sizes=(16, 16, 8, 2, 2),
+    p_dropout=0.0,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -251,8 +257,9 @@ def test_config_validation_and_official_round_trip() -> None:
         SovitsConfig(version="v2", gin_channels=1024)
     with pytest.raises(InvalidParameter, match="halved"):
         SovitsConfig(upsample_initial_channel=16)
-    pro = SovitsConfig(version="v2ProPlus", gin_channels=1024, upsample_initial_channel=768,
-                       upsample_kernel_sizes=(20, 16, 8, 2, 2))  # fmt: skip
+    pro = SovitsConfig(
+        version="v2ProPlus", gin_channels=1024, upsample_initial_channel=768, upsample_kernel_sizes=(20, 16, 8, 2, 2)
+    )
     hps = {
         "model": pro.to_official(),
         "data": {"filter_length": 2048, "hop_length": 640},

@@ -23,10 +23,18 @@ TOL = 1e-4
 def _model(version: str) -> SynthesizerV3:
     torch.manual_seed(0)
     config = SovitsV3Config(
-        version=version, inter_channels=16, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
-        wns1_hidden=16, wns1_layers=2, bridge_channels=32, p_dropout=0.0,
+        version=version,
+        inter_channels=16,
+        hidden_channels=16,
+        filter_channels=32,
+        n_heads=2,
+        n_layers=2,
+        wns1_hidden=16,
+        wns1_layers=2,
+        bridge_channels=32,
+        p_dropout=0.0,
         dit=DiTConfig(dim=32, depth=2, heads=2, dim_head=16, ff_mult=2, text_dim=32, conv_layers=1),
-    )  # fmt: skip
+    )
     return SynthesizerV3(config).eval()
 
 
@@ -39,8 +47,9 @@ def _vocoder(version: str) -> torch.nn.Module:
 
 def _window(version: str) -> syn.SynthesisWindow:
     official = syn.WINDOWS[version]
-    return syn.SynthesisWindow(official.mel_rate, official.sampling_rate, t_ref=30, t_chunk=70,
-                               upsample=official.upsample)  # fmt: skip
+    return syn.SynthesisWindow(
+        official.mel_rate, official.sampling_rate, t_ref=30, t_chunk=70, upsample=official.upsample
+    )
 
 
 def _prompts(model: SynthesizerV3, window: syn.SynthesisWindow) -> list[syn.InContextPrompt]:
@@ -70,10 +79,16 @@ def test_batched_synthesis_equals_single_rows_with_per_row_seeds(version: str) -
 
     def run(idx: list[int]) -> syn.SynthesisOutput:
         return syn.synthesize(
-            model, vocoder, [prompts[i] for i in idx], [codes[i] for i in idx], [phones[i] for i in idx],
-            [speeds[i] for i in idx], steps=3, generators=[torch.Generator().manual_seed(seeds[i]) for i in idx],
+            model,
+            vocoder,
+            [prompts[i] for i in idx],
+            [codes[i] for i in idx],
+            [phones[i] for i in idx],
+            [speeds[i] for i in idx],
+            steps=3,
+            generators=[torch.Generator().manual_seed(seeds[i]) for i in idx],
             window=window,
-        )  # fmt: skip
+        )
 
     batch = run([0, 1, 2])
     assert len({len(c) for c in batch.cfm_lengths}) > 1 and max(len(c) for c in batch.cfm_lengths) >= 3
@@ -87,9 +102,16 @@ def test_batched_synthesis_equals_single_rows_with_per_row_seeds(version: str) -
         assert (single.audio[0] - batch.audio[i]).abs().max().item() <= TOL
     # a different seed for row 0 changes row 0 only
     other = syn.synthesize(
-        model, None, prompts[:2], codes[:2], phones[:2], speeds[:2], steps=3,
-        generators=[torch.Generator().manual_seed(99), torch.Generator().manual_seed(seeds[1])], window=window,
-    )  # fmt: skip
+        model,
+        None,
+        prompts[:2],
+        codes[:2],
+        phones[:2],
+        speeds[:2],
+        steps=3,
+        generators=[torch.Generator().manual_seed(99), torch.Generator().manual_seed(seeds[1])],
+        window=window,
+    )
     assert (other.mels[0] - batch.mels[0]).abs().max().item() > 1e-2
     assert (other.mels[1] - batch.mels[1]).abs().max().item() <= TOL
 

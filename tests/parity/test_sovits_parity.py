@@ -194,9 +194,15 @@ def test_batched_decode_equals_single_rows(version: str) -> None:
     code_lengths = torch.tensor([c.shape[2] for c in codes])
     with torch.no_grad():
         batch = model.decode_with_style(
-            _pad(codes, 2), _pad(phones, 1), torch.cat(ges, 0), 0.5, speeds, noise=_pad(noises, 2),
-            code_lengths=code_lengths, phone_lengths=torch.tensor([p.shape[1] for p in phones]),
-        )  # fmt: skip
+            _pad(codes, 2),
+            _pad(phones, 1),
+            torch.cat(ges, 0),
+            0.5,
+            speeds,
+            noise=_pad(noises, 2),
+            code_lengths=code_lengths,
+            phone_lengths=torch.tensor([p.shape[1] for p in phones]),
+        )
     lengths = model.wav_lengths(code_lengths, speeds).tolist()
     assert lengths == [s.shape[2] for s in singles] and batch.shape[2] == max(lengths)
     for b in range(2):

@@ -112,9 +112,15 @@ def test_v3v4_synthesis_matches_official(version: str, case: str) -> None:
     with_audio = f"{k}audio" in a
     prompt = _prompt(model, a, _spec_a())
     out = syn.synthesize(
-        model, _vocoder("v4") if with_audio else None, [prompt], [_t(a[f"{k}semantic"])],
-        [_t(a[f"{k}phones"]).view(1, -1)], speed, steps=4, noises=noises,
-    )  # fmt: skip
+        model,
+        _vocoder("v4") if with_audio else None,
+        [prompt],
+        [_t(a[f"{k}semantic"])],
+        [_t(a[f"{k}phones"]).view(1, -1)],
+        speed,
+        steps=4,
+        noises=noises,
+    )
     assert out.cfm_lengths == [body["cfm_T_per_call"]]
     ref = a[f"{k}mel_to_vocoder"]
     assert out.mels[0].shape[2] == body["mel_frames"]
@@ -151,9 +157,15 @@ def test_bigvgan_v3_synthesis_with_audio_matches_official() -> None:
     model = _model("v3")
     prompt = _prompt(model, a, _t(a["synth.refer_spec"]))
     out = syn.synthesize(
-        model, _vocoder("v3"), [prompt], [_t(a["synth.short.semantic"])], [_t(a["synth.short.phones"]).view(1, -1)],
-        1.0, steps=4, noises=[[_t(a["synth.short.noise0"])]],
-    )  # fmt: skip
+        model,
+        _vocoder("v3"),
+        [prompt],
+        [_t(a["synth.short.semantic"])],
+        [_t(a["synth.short.phones"]).view(1, -1)],
+        1.0,
+        steps=4,
+        noises=[[_t(a["synth.short.noise0"])]],
+    )
     ref = a["synth.short.mel_to_vocoder"]
     assert _max_diff(out.mels[0], ref) <= MEL_REL_TOL * np.abs(ref).max()
     assert out.audio is not None

@@ -175,8 +175,14 @@ def test_engine_continuous_batching_reproduces_official_tokens(name: str, rp: st
             rows.append(_row(arrays, case, arrays[f"{case}.prompt"]))
             want.append(arrays[f"{case}.{rp}.y"].tolist())
     early = meta["early_stop_num"]
-    results, sizes = _run(model, rows, [_greedy(rp)] * len(rows), slots=2, max_new=early + 1,
-                         max_len=max(len(r.phones) + len(r.prompt) for r in rows) + early + 2)
+    results, sizes = _run(
+        model,
+        rows,
+        [_greedy(rp)] * len(rows),
+        slots=2,
+        max_new=early + 1,
+        max_len=max(len(r.phones) + len(r.prompt) for r in rows) + early + 2,
+    )
     assert max(n for n, _ in sizes) == 2 and len(results) == len(rows)
     for i, row in enumerate(rows):
         r = results[i]

@@ -49,15 +49,40 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "fastsovits", "serve", "--gpt", str(REF / "tiny/tiny_s1_v2.ckpt"),
-               "--sovits", str(REF / "tiny/tiny_s2_v2.pth"), "--hubert", str(REF / "tiny/tiny_hubert"),
-               "--device", "cpu", "--num-slots", "8", "--max-len", "256", "--max-new-tokens", "40",
-               "--threads", "1", "--port", str(self.port), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastsovits",
+            "serve",
+            "--gpt",
+            str(REF / "tiny/tiny_s1_v2.ckpt"),
+            "--sovits",
+            str(REF / "tiny/tiny_s2_v2.pth"),
+            "--hubert",
+            str(REF / "tiny/tiny_hubert"),
+            "--device",
+            "cpu",
+            "--num-slots",
+            "8",
+            "--max-len",
+            "256",
+            "--max-new-tokens",
+            "40",
+            "--threads",
+            "1",
+            "--port",
+            str(self.port),
+            *extra,
+        ]
         # The server runs the same fastsovits as the tests (this checkout's, also when the venv's editable
         # install points at another one); its voice store is never the user's own.
         paths = [str(Path(fastsovits.__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[2])]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(paths),
-               "FASTSOVITS_DATA_DIR": str(data_dir or tmp / "data")}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(paths),
+            "FASTSOVITS_DATA_DIR": str(data_dir or tmp / "data"),
+        }
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self) -> None:
@@ -99,17 +124,32 @@ def server_files(tmp_path_factory) -> Path:
     (refs / "ref.wav").write_bytes(wav_bytes(reference_clip(), 32000))
     (d / "secret.txt").write_text("not for clients")
     (d / "voices.yaml").write_text(
-        "voices:\n"
-        f"  ref: {{audio: refs/ref.wav, text: '{REF_TEXT}', language: en}}\n"
-        "default_voice: ref\n")
+        f"voices:\n  ref: {{audio: refs/ref.wav, text: '{REF_TEXT}', language: en}}\ndefault_voice: ref\n"
+    )
     return d
 
 
 @pytest.fixture(scope="session")
 def server(server_files):
-    srv = Server(server_files, ["--voices", str(server_files / "voices.yaml"), "--ref-root",
-                                str(server_files / "refs"), "--queue-limit", str(QUEUE_LIMIT),
-                                "--max-audio-seconds", "20", "--weights-root", str(REF / "tiny"), "--max-body-mb", "2", "--max-text-chars", "2000"])
+    srv = Server(
+        server_files,
+        [
+            "--voices",
+            str(server_files / "voices.yaml"),
+            "--ref-root",
+            str(server_files / "refs"),
+            "--queue-limit",
+            str(QUEUE_LIMIT),
+            "--max-audio-seconds",
+            "20",
+            "--weights-root",
+            str(REF / "tiny"),
+            "--max-body-mb",
+            "2",
+            "--max-text-chars",
+            "2000",
+        ],
+    )
     try:
         srv.wait_ready()
         yield srv

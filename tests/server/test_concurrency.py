@@ -26,8 +26,11 @@ def wait_idle(client: httpx.Client, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while True:
         text = client.get("/metrics").text
-        if (metric(text, "fastsovits_requests_in_flight") == 0 and metric(text, "fastsovits_active_rows") == 0
-                and metric(text, "fastsovits_queue_depth") == 0):
+        if (
+            metric(text, "fastsovits_requests_in_flight") == 0
+            and metric(text, "fastsovits_active_rows") == 0
+            and metric(text, "fastsovits_queue_depth") == 0
+        ):
             return text
         assert time.monotonic() < deadline, "the server did not go idle"
         time.sleep(0.2)
@@ -41,26 +44,41 @@ def test_32_concurrent_requests_share_batches(server, client) -> None:
     assert all(r.content[:4] == b"RIFF" and len(r.content) > 44 for r in responses)
     after = client.get("/metrics").text
     steps = metric(after, "fastsovits_batch_size_count") - metric(before, "fastsovits_batch_size_count")
-    single = (metric(after, "fastsovits_batch_size_bucket", le="1.0")
-              - metric(before, "fastsovits_batch_size_bucket", le="1.0"))
+    single = metric(after, "fastsovits_batch_size_bucket", le="1.0") - metric(
+        before, "fastsovits_batch_size_bucket", le="1.0"
+    )
     assert steps > 0 and single < steps  # some decode steps ran more than one row
     rows = metric(after, "fastsovits_batch_size_sum") - metric(before, "fastsovits_batch_size_sum")
     assert rows / steps > 1.0
-    grew = {stage: metric(after, "fastsovits_stage_busy_seconds_total", stage=stage)
-            - metric(before, "fastsovits_stage_busy_seconds_total", stage=stage) for stage in ("t2s", "prefill", "decode")}
+    grew = {
+        stage: metric(after, "fastsovits_stage_busy_seconds_total", stage=stage)
+        - metric(before, "fastsovits_stage_busy_seconds_total", stage=stage)
+        for stage in ("t2s", "prefill", "decode")
+    }
     assert all(v > 0 for v in grew.values()), grew  # the engine's busy time per stage grew with the work
     assert grew["prefill"] < grew["t2s"]  # prefill is a part of the T2S stage
 
 
 def test_disconnect_mid_stream_frees_its_slots(server, client) -> None:
     before = wait_idle(client)
-    with client.stream("GET", "/tts", params={"text": LONG, "text_lang": "en", "voice": "ref", "streaming_mode": 1,
-                                              "media_type": "raw", "text_split_method": "cut5"}) as r:
+    with client.stream(
+        "GET",
+        "/tts",
+        params={
+            "text": LONG,
+            "text_lang": "en",
+            "voice": "ref",
+            "streaming_mode": 1,
+            "media_type": "raw",
+            "text_split_method": "cut5",
+        },
+    ) as r:
         assert r.status_code == 200
         next(r.iter_raw())  # the first chunk arrived; now hang up
     after = wait_idle(client)
-    cancelled = (metric(after, "fastsovits_requests_cancelled_total", reason="disconnect")
-                 - metric(before, "fastsovits_requests_cancelled_total", reason="disconnect"))
+    cancelled = metric(after, "fastsovits_requests_cancelled_total", reason="disconnect") - metric(
+        before, "fastsovits_requests_cancelled_total", reason="disconnect"
+    )
     assert cancelled == 1
     sentences = metric(after, "fastsovits_sentences_total") - metric(before, "fastsovits_sentences_total")
     assert sentences < 30  # the rest of the job was aborted, not decoded

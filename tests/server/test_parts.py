@@ -92,8 +92,7 @@ def test_parameter_mapping() -> None:
     assert to_params(TTSRequest(text="a", max_new_tokens=7), cfg).max_new_tokens == 7
     p = to_params(SpeechRequest(input="a", voice="v", speed=2.0), cfg, speed_factor=2.0)
     assert p.speed_factor == 2.0
-    assert [api_v2_streaming(v) for v in (False, True, 0, 1, 2, 3, "true", "false", "2")] == [0, 1, 0, 1, 2, 3, 1,
-                                                                                               0, 2]
+    assert [api_v2_streaming(v) for v in (False, True, 0, 1, 2, 3, "true", "false", "2")] == [0, 1, 0, 1, 2, 3, 1, 0, 2]
     for bad in (4, -1, "yes"):
         with pytest.raises(InvalidParameter):
             api_v2_streaming(bad)

@@ -20,8 +20,11 @@ def test_graceful_shutdown_finishes_in_flight(server_files, tmp_path) -> None:
         text = " ".join(f"Sentence {i} of a request that is still running." for i in range(6))
 
         def call() -> None:
-            r = httpx.get(srv.url + "/tts", params={"text": text, "text_lang": "en", "voice": "ref",
-                                                    "text_split_method": "cut5"}, timeout=120)
+            r = httpx.get(
+                srv.url + "/tts",
+                params={"text": text, "text_lang": "en", "voice": "ref", "text_split_method": "cut5"},
+                timeout=120,
+            )
             result["status"], result["body"] = r.status_code, r.content
 
         t = threading.Thread(target=call)
@@ -55,8 +58,9 @@ def test_control_restart_comes_back_in_the_same_process(server_files, tmp_path) 
             try:
                 # the new instance is ready and its counters start again
                 if httpx.get(srv.url + "/readyz", timeout=2).status_code == 200:
-                    came_back = metric(httpx.get(srv.url + "/metrics").text, "fastsovits_requests_total",
-                                       route="/tts") == 0
+                    came_back = (
+                        metric(httpx.get(srv.url + "/metrics").text, "fastsovits_requests_total", route="/tts") == 0
+                    )
                     if came_back:
                         break
             except httpx.HTTPError:

@@ -21,8 +21,9 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     BertTokenizer(str(d / "vocab.txt")).save_pretrained(str(d))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
-                     intermediate_size=64)
+    cfg = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64
+    )
     BertForMaskedLM(cfg).eval().save_pretrained(str(d))
     return BertFeatureExtractor(d)
 

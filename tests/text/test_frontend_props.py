@@ -62,9 +62,20 @@ def test_empty_is_typed(text: str, lang: str) -> None:
 
 @pytest.mark.parametrize(
     "text,lang",
-    [("", "en"), (" ", "en"), ("!!!", "en"), ("...", "en"), ("。", "zh"), ("……", "zh"), ("！？", "zh"),
-     ("、、、", "ja"), ("...", "ko"), ("这是中文。", "en"), ("안녕하세요", "v1:zh")],
-)  # fmt: skip
+    [
+        ("", "en"),
+        (" ", "en"),
+        ("!!!", "en"),
+        ("...", "en"),
+        ("。", "zh"),
+        ("……", "zh"),
+        ("！？", "zh"),
+        ("、、、", "ja"),
+        ("...", "ko"),
+        ("这是中文。", "en"),
+        ("안녕하세요", "v1:zh"),
+    ],
+)
 def test_nothing_to_read_is_empty_text(text: str, lang: str) -> None:
     """Blank text, and text that normalises to only pauses, raise EmptyText (the official frontend
     returns a bare pause such as ', .' for some of them)."""

@@ -22,12 +22,7 @@ def test_group_parity(group: str) -> None:
     assert rate >= REQUIRED, f"{group}: {rate:.1%} exact ({len(bad)}/{len(outcomes)} mismatches)\n{report}"
 
 
-RUNS = [
-    (c, i, s)
-    for c in CASES
-    if "error" not in c
-    for i, s in enumerate(c["segments"] or [])
-]
+RUNS = [(c, i, s) for c in CASES if "error" not in c for i, s in enumerate(c["segments"] or [])]
 
 
 @pytest.mark.parity

@@ -10,13 +10,7 @@ from fastsovits.text.normalize.zh import normalize_yue, normalize_zh
 from fastsovits.text.normalize.zh_numbers import read_cardinal, read_number, verbalize
 from tests.reference import g2p_cases
 
-RUNS = [
-    (c, s)
-    for c in g2p_cases()
-    if "error" not in c
-    for s in c["segments"] or []
-    if s["lang"] in ("zh", "yue")
-]
+RUNS = [(c, s) for c in g2p_cases() if "error" not in c for s in c["segments"] or [] if s["lang"] in ("zh", "yue")]
 
 
 def _official_input(text: str) -> str:
@@ -43,8 +37,16 @@ def test_every_fixture_run() -> None:
 
 @pytest.mark.parametrize(
     "digits,reading",
-    [("0", "零"), ("10", "十"), ("12", "十二"), ("105", "一百零五"), ("1000", "一千"), ("10010", "一万零一十"),
-     ("200000000", "二亿"), ("007", "七")],
+    [
+        ("0", "零"),
+        ("10", "十"),
+        ("12", "十二"),
+        ("105", "一百零五"),
+        ("1000", "一千"),
+        ("10010", "一万零一十"),
+        ("200000000", "二亿"),
+        ("007", "七"),
+    ],
 )
 def test_cardinals(digits: str, reading: str) -> None:
     assert read_cardinal(digits) == reading

@@ -84,8 +84,12 @@ def build_corpus(dest: str | Path, n_per_voice: int = 16) -> Corpus:
             path = wav_dir / f"{voice}_{i:03d}.wav"
             if not path.is_file():
                 tmp = path.with_name(path.name + ".tmp.wav")
-                subprocess.run(["espeak-ng", "-v", f"en+{voice}", "-s", "165", "-w", str(tmp), text],
-                               check=True, capture_output=True, timeout=60)  # fmt: skip
+                subprocess.run(
+                    ["espeak-ng", "-v", f"en+{voice}", "-s", "165", "-w", str(tmp), text],
+                    check=True,
+                    capture_output=True,
+                    timeout=60,
+                )
                 tmp.replace(path)
             items.append(CorpusItem(path.resolve(), speaker, "en", text))
     list_path = dest / "corpus.list"

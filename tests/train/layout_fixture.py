@@ -32,8 +32,10 @@ def make_layout(root: Path, n: int = 6, seed: int = 0, sv: bool = False, seconds
         wav = 0.3 * np.sin(2 * np.pi * (180 + 40 * i) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         sf.write(root / "5-wav32k" / name, wav.astype(np.float32), 32000, subtype="PCM_16")
         frames = samples // 640
-        torch.save(torch.randn(1, 768, frames, generator=torch.Generator().manual_seed(seed * 100 + i)),
-                   root / "4-cnhubert" / f"{name}.pt")
+        torch.save(
+            torch.randn(1, 768, frames, generator=torch.Generator().manual_seed(seed * 100 + i)),
+            root / "4-cnhubert" / f"{name}.pt",
+        )
         if sv:
             torch.save(torch.randn(1, 20480) * 0.1, root / "7-sv_cn" / f"{name}.pt")
         n_codes = frames // 2

@@ -97,7 +97,9 @@ def test_faster_whisper_wrapper_passes_the_official_settings(monkeypatch, tmp_pa
 
         def transcribe(self, audio, **kw):
             seen["kw"] = kw
-            return iter([SimpleNamespace(text=" Hello"), SimpleNamespace(text=" world.")]), SimpleNamespace(language="en")
+            return iter([SimpleNamespace(text=" Hello"), SimpleNamespace(text=" world.")]), SimpleNamespace(
+                language="en"
+            )
 
     fake = ModuleType("faster_whisper")
     fake.WhisperModel = WhisperModel
@@ -105,5 +107,9 @@ def test_faster_whisper_wrapper_passes_the_official_settings(monkeypatch, tmp_pa
     asr = FasterWhisperTranscriber("models/fw", device="cpu", language="auto")
     assert asr.transcribe(tmp_path / "a.wav") == Transcript("Hello world.", "en")
     assert seen["init"] == ("models/fw", "cpu", "default", True)  # local files only unless allowed
-    assert seen["kw"] == {"beam_size": 5, "vad_filter": True, "vad_parameters": {"min_silence_duration_ms": 700},
-                          "language": None}  # fmt: skip
+    assert seen["kw"] == {
+        "beam_size": 5,
+        "vad_filter": True,
+        "vad_parameters": {"min_silence_duration_ms": 700},
+        "language": None,
+    }

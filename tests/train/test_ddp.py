@@ -18,8 +18,9 @@ TIMEOUT_S = 150
 
 
 def _worker(rank: int, world: int, port: int, exp: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     import torch.distributed as dist
 
@@ -41,14 +42,29 @@ def _worker(rank: int, world: int, port: int, exp: str, out: str) -> None:
     task = GPTTask(model, ds, cfg, env, "exp")
     names = [n for b in task.batches(1) for n in b.names]
     result = run_training(task, Path(out) / "run", epochs=1, save_every=1, seed=cfg.seed, env=env, resume=False)
-    s_cfg = SovitsTrainConfig(batch_size=1, segment_frames=8, device="cpu", progress=False, export=False,
-                              disc_channels=(4, 8, 16, 16, 16), disc_scale_channels=(4, 8, 16, 16, 16, 16))  # fmt: skip
+    s_cfg = SovitsTrainConfig(
+        batch_size=1,
+        segment_frames=8,
+        device="cpu",
+        progress=False,
+        export=False,
+        disc_channels=(4, 8, 16, 16, 16),
+        disc_scale_channels=(4, 8, 16, 16, 16, 16),
+    )
     gen, disc, _ = build_models(TINY / "tiny_s2_v2.pth", None, s_cfg)
     s_ds = SovitsDataset(exp, "v2")
     s_task = SovitsTask(gen, disc, s_ds, s_cfg, env, "exp")
     s_task.train_step([collate_sovits([s_ds[rank]], 8)])  # a different utterance on each rank
-    torch.save({"gpt": model.state_dict(), "names": names, "steps": result.steps,
-                "gen": gen.state_dict(), "disc": disc.state_dict()}, Path(out) / f"rank{rank}.pt")  # fmt: skip
+    torch.save(
+        {
+            "gpt": model.state_dict(),
+            "names": names,
+            "steps": result.steps,
+            "gen": gen.state_dict(),
+            "disc": disc.state_dict(),
+        },
+        Path(out) / f"rank{rank}.pt",
+    )
     dist.barrier()
     dist.destroy_process_group()
 
@@ -61,8 +77,9 @@ def _free_port() -> int:
 
 def test_two_gloo_processes_end_with_identical_weights(tmp_path) -> None:
     exp = make_layout(tmp_path / "exp", n=4)
-    ctx = mp.start_processes(_worker, args=(2, _free_port(), str(exp), str(tmp_path)), nprocs=2, join=False,
-                             start_method="spawn")  # fmt: skip
+    ctx = mp.start_processes(
+        _worker, args=(2, _free_port(), str(exp), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+    )
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while not ctx.join(timeout=1):

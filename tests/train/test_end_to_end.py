@@ -27,8 +27,16 @@ def prepared(corpus, tmp_path_factory):  # noqa: F811
     list_path = root / "few.list"
     list_path.write_text("".join(it.to_line() + "\n" for it in items), encoding="utf-8")
     exp = root / "logs" / "voice"
-    report = prepare(PrepareConfig(list_path=list_path, exp_dir=exp, hubert_dir=TINY / "tiny_hubert",
-                                   sovits_path=TINY / "tiny_s2_v2.pth", version="v2", progress=False))  # fmt: skip
+    report = prepare(
+        PrepareConfig(
+            list_path=list_path,
+            exp_dir=exp,
+            hubert_dir=TINY / "tiny_hubert",
+            sovits_path=TINY / "tiny_s2_v2.pth",
+            version="v2",
+            progress=False,
+        )
+    )
     assert report.ok == N_ITEMS, report.failed
     return root, exp, items
 
@@ -40,8 +48,23 @@ def test_prepare_train_export_synthesize(prepared, capsys) -> None:
     root, exp, items = prepared
     overrides = root / "gpt.yaml"
     overrides.write_text("min_items: 0\nbatch_size: 4\nlr: 0.01\nwarmup_steps: 2\nseed: 3\n")
-    rc = main(["train", "gpt", "--exp-dir", str(exp), "--pretrained", str(TINY / "tiny_s1_v2.ckpt"),
-               "--config", str(overrides), "--epochs", "4", "--device", "cpu", "--quiet"])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "gpt",
+            "--exp-dir",
+            str(exp),
+            "--pretrained",
+            str(TINY / "tiny_s1_v2.ckpt"),
+            "--config",
+            str(overrides),
+            "--epochs",
+            "4",
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 12 and summary["exported"][-1].endswith("voice-e4.ckpt")
@@ -49,15 +72,30 @@ def test_prepare_train_export_synthesize(prepared, capsys) -> None:
     ce = [r["loss/ce"] for r in log]
     assert sum(ce[-3:]) / 3 < 0.85 * sum(ce[:3]) / 3, ce
 
-    cfg = SovitsTrainConfig(epochs=2, min_items=0, batch_size=6, lr=3e-4, segment_frames=8, progress=False,
-                            device="cpu", disc_channels=(4, 8, 16, 16, 16), disc_scale_channels=(4, 8, 16, 16, 16, 16))  # fmt: skip
+    cfg = SovitsTrainConfig(
+        epochs=2,
+        min_items=0,
+        batch_size=6,
+        lr=3e-4,
+        segment_frames=8,
+        progress=False,
+        device="cpu",
+        disc_channels=(4, 8, 16, 16, 16),
+        disc_scale_channels=(4, 8, 16, 16, 16, 16),
+    )
     result = train_sovits(exp, TINY / "tiny_s2_v2.pth", cfg)
     assert result.steps == 4 and result.run_dir == exp / "logs_s2_v2"
     mel = [h["loss/mel"] for h in result.history]
     assert mel[-1] < mel[0], mel
 
-    tts = TTS.from_pretrained(gpt=summary["exported"][-1], sovits=result.exported[-1], hubert_dir=TINY / "tiny_hubert",
-                              device="cpu", num_slots=2, max_len=384)  # fmt: skip
+    tts = TTS.from_pretrained(
+        gpt=summary["exported"][-1],
+        sovits=result.exported[-1],
+        hubert_dir=TINY / "tiny_hubert",
+        device="cpu",
+        num_slots=2,
+        max_len=384,
+    )
     try:
         a, _ = load_audio(items[0].wav_path, 32000)
         b, _ = load_audio(items[1].wav_path, 32000)

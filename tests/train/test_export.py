@@ -51,8 +51,9 @@ def test_sovits_export_has_the_official_layout(tmp_path, version) -> None:
     assert any(".parametrizations.weight." in k for k in model.state_dict())
     with torch.no_grad():
         model.vocoder.ups[0].parametrizations.weight.original0.mul_(1.5)  # "trained": g of a weight-normed conv
-    out = export_sovits_weights(model, tmp_path / f"exp_e2_s9_{version}.pth", epoch=2, step=9,
-                                official_config=info.official_config)  # fmt: skip
+    out = export_sovits_weights(
+        model, tmp_path / f"exp_e2_s9_{version}.pth", epoch=2, step=9, official_config=info.official_config
+    )
     ours, official = _file(out), _file(src)
     assert _layout(ours.obj) == _layout(official.obj)  # no enc_q, weight_g/weight_v pairs, fp16
     assert not any(k.startswith("enc_q.") for k in ours.obj["weight"])
@@ -80,8 +81,11 @@ def test_full_size_training_generator_exports_the_manifest_keys(name) -> None:
     folds back to exactly the official key set and shapes of ``manifests/<name>.json``."""
     manifest = json.loads((REF / "manifests" / f"{name}.json").read_text())
     version = name.split("_", 1)[1]
-    hps = {"model": manifest["config_model_section"], "data": {"filter_length": 2048, "hop_length": 640},
-           "train": {"segment_size": 20480}}  # fmt: skip
+    hps = {
+        "model": manifest["config_model_section"],
+        "data": {"filter_length": 2048, "hop_length": 640},
+        "train": {"segment_size": 20480},
+    }
     config = SovitsConfig.from_official(hps, version)
     with torch.device("meta"):
         model = Synthesizer(config, with_posterior=True)

@@ -57,8 +57,14 @@ def prepared(corpus, models, tmp_path_factory):  # noqa: F811
     lines[2:2] = _bad_inputs(root / "bad")
     list_path = root / "data.list"
     list_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    cfg = PrepareConfig(list_path=list_path, exp_dir=root / "logs" / "exp", hubert_dir=TINY / "tiny_hubert",
-                        sovits_path=TINY / "tiny_s2_v2.pth", progress=False, batch_size=3)  # fmt: skip
+    cfg = PrepareConfig(
+        list_path=list_path,
+        exp_dir=root / "logs" / "exp",
+        hubert_dir=TINY / "tiny_hubert",
+        sovits_path=TINY / "tiny_s2_v2.pth",
+        progress=False,
+        batch_size=3,
+    )
     report = prepare(cfg, models)
     return cfg, report, L.ExperimentLayout(cfg.exp_dir)
 
@@ -90,8 +96,14 @@ def test_every_file_with_official_shapes(prepared, models) -> None:
 def test_bad_items_reported_and_job_continues(prepared) -> None:
     cfg, report, lay = prepared
     failed = {(f["name"], f["stage"]) for f in report.failed}
-    assert failed == {("missing.wav", "audio"), ("garbage.wav", "audio"), ("short.wav", "audio"),
-                      ("empty.wav", "text"), ("french.wav", "list"), ("", "list")}  # fmt: skip
+    assert failed == {
+        ("missing.wav", "audio"),
+        ("garbage.wav", "audio"),
+        ("short.wav", "audio"),
+        ("empty.wav", "text"),
+        ("french.wav", "list"),
+        ("", "list"),
+    }
     by_name = {f["name"]: f for f in report.failed}
     assert "does not exist" in by_name["missing.wav"]["error"]
     assert "shorter" in by_name["short.wav"]["error"] and "fr" in by_name["french.wav"]["error"]
@@ -164,8 +176,9 @@ def test_zh_items_get_bert_features(models, tmp_path) -> None:
     (bert_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     BertTokenizer(str(bert_dir / "vocab.txt")).save_pretrained(str(bert_dir))
     torch.manual_seed(0)
-    cfg_b = BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=2, num_attention_heads=4,
-                       intermediate_size=32)  # fmt: skip
+    cfg_b = BertConfig(
+        vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32
+    )
     BertForMaskedLM(cfg_b).eval().save_pretrained(str(bert_dir))
     wav = tmp_path / "zh.wav"
     sf.write(wav, (0.3 * np.sin(np.arange(32000) / 9)).astype(np.float32), 32000)
@@ -186,8 +199,10 @@ def test_zh_items_get_bert_features(models, tmp_path) -> None:
 def test_layout_round_trips(tmp_path) -> None:
     lay = L.ExperimentLayout(tmp_path / "exp")
     lay.make_dirs(with_sv=True)
-    entries = [L.TextEntry("a.wav", ["HH", "AH0", "."], None, "Ha."),
-               L.TextEntry("b.wav", ["n", "i2", "h", "ao3"], [2, 2], "你好")]  # fmt: skip
+    entries = [
+        L.TextEntry("a.wav", ["HH", "AH0", "."], None, "Ha."),
+        L.TextEntry("b.wav", ["n", "i2", "h", "ao3"], [2, 2], "你好"),
+    ]
     L.write_name2text(lay.name2text, entries)
     assert lay.name2text.read_text(encoding="utf-8") == "a.wav\tHH AH0 .\tNone\tHa.\nb.wav\tn i2 h ao3\t[2, 2]\t你好\n"
     assert list(lay.read_name2text().values()) == entries
@@ -237,8 +252,20 @@ def test_cli_prepare_loads_models_from_disk(corpus, tmp_path, capsys) -> None:  
 
     list_path = tmp_path / "cli.list"
     list_path.write_text("".join(f"{it.wav_path.name}|s|en|{it.text}\n" for it in corpus.items[:2]), encoding="utf-8")
-    args = ["prepare", "--list", str(list_path), "--exp-dir", str(tmp_path / "exp"), "--wav-dir", str(corpus.wav_dir),
-            "--hubert", str(TINY / "tiny_hubert"), "--sovits", str(TINY / "tiny_s2_v2.pth"), "-q"]  # fmt: skip
+    args = [
+        "prepare",
+        "--list",
+        str(list_path),
+        "--exp-dir",
+        str(tmp_path / "exp"),
+        "--wav-dir",
+        str(corpus.wav_dir),
+        "--hubert",
+        str(TINY / "tiny_hubert"),
+        "--sovits",
+        str(TINY / "tiny_s2_v2.pth"),
+        "-q",
+    ]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ok"] == 2
     assert len(L.read_semantic(tmp_path / "exp" / L.SEMANTIC)) == 2
@@ -261,8 +288,12 @@ def test_audio_helpers_follow_the_official_formulas() -> None:
         def forward(self, wav):
             return SimpleNamespace(last_hidden_state=torch.ones(1, 3, 768) * wav.sum())
 
-    nan = SimpleNamespace(dtype=torch.float16, device=torch.device("cpu"), model=Model(),
-                          features=lambda w, pad: torch.full((1, 768, 3), float("nan")))  # fmt: skip
+    nan = SimpleNamespace(
+        dtype=torch.float16,
+        device=torch.device("cpu"),
+        model=Model(),
+        features=lambda w, pad: torch.full((1, 768, 3), float("nan")),
+    )
     feats = hubert_features(nan, torch.ones(400))
     assert feats.dtype == torch.float32 and torch.all(feats == 400)  # redone (and kept) in fp32
     bad = SimpleNamespace(dtype=torch.float32, features=lambda w, pad: torch.full((1, 768, 3), float("nan")))

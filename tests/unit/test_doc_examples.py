@@ -90,8 +90,9 @@ def _run_bash(block: str, work: Path, capsys) -> None:
             assert code == 0, f"{command!r} exited {code}: {capsys.readouterr().err}"
         else:
             script = f'curl() {{ printf "%s\\n" "$@" >> curl_args.txt; }}\n{command}\n'
-            done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True,
-                                  text=True, timeout=60)  # fmt: skip
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True, timeout=60
+            )
             assert done.returncode == 0, f"{command!r}: {done.stderr}"
 
 

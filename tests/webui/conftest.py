@@ -60,12 +60,38 @@ class WebUI:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(root / "webui.log", "w+b")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "fastsovits.webui", "--models", str(self.models), "--data", str(self.data),
-               "--roots", str(self.roots), "--port", str(self.port), "--device", "cpu", "--train-device", "cpu",
-               "--num-slots", "8", "--max-len", "256", "--max-new-tokens", str(MAX_NEW_TOKENS)]  # fmt: skip
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "FASTSOVITS_DATA_DIR": str(root / "voice-store"),
-               "GRADIO_TEMP_DIR": str(root / "gradio-tmp"), "TMPDIR": str(root / "tmp")}  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastsovits.webui",
+            "--models",
+            str(self.models),
+            "--data",
+            str(self.data),
+            "--roots",
+            str(self.roots),
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--train-device",
+            "cpu",
+            "--num-slots",
+            "8",
+            "--max-len",
+            "256",
+            "--max-new-tokens",
+            str(MAX_NEW_TOKENS),
+        ]
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "FASTSOVITS_DATA_DIR": str(root / "voice-store"),
+            "GRADIO_TEMP_DIR": str(root / "gradio-tmp"),
+            "TMPDIR": str(root / "tmp"),
+        }
         (root / "tmp").mkdir()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
@@ -119,10 +145,20 @@ def _chrome():
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     profile = tempfile.mkdtemp(prefix="fastsovits-chromium-")
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-                f"--user-data-dir={profile}", "--window-size=1400,1800"):  # fmt: skip
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1800",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.implicitly_wait(0)
@@ -169,5 +205,25 @@ def synth_args(
     from gradio_client import handle_file
 
     ref = None if voice else handle_file(str(webui.ref_wav))
-    return [gpt, sovits, voice, ref, "" if voice else REF_TEXT, "en", False, [], text, "en", "cut1", 15, 1.0, 1.0,
-            1.35, 1.0, 0.3, seed, False, 32]  # fmt: skip
+    return [
+        gpt,
+        sovits,
+        voice,
+        ref,
+        "" if voice else REF_TEXT,
+        "en",
+        False,
+        [],
+        text,
+        "en",
+        "cut1",
+        15,
+        1.0,
+        1.0,
+        1.35,
+        1.0,
+        0.3,
+        seed,
+        False,
+        32,
+    ]

@@ -41,8 +41,9 @@ def tab(driver, label: str) -> None:
 
 def upload(driver, elem_id: str, path: Path | list[Path]) -> None:
     paths = path if isinstance(path, list) else [path]
-    field = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} input[type=file]"),
-                     f"the file input of #{elem_id}")[0]  # fmt: skip
+    field = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} input[type=file]"), f"the file input of #{elem_id}"
+    )[0]
     field.send_keys("\n".join(str(p) for p in paths))
 
 
@@ -101,6 +102,10 @@ def wait_status(driver, elem_id: str, timeout: float = WAIT_S, contains: str = "
 
 def wait_upload(driver, elem_id: str) -> None:
     """An uploaded audio shows a player (or a file row) inside its component."""
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} audio, #{elem_id} .file-preview, "
-                                          f"#{elem_id} button[aria-label='Clear']"),
-             f"the upload into #{elem_id}", 60)  # fmt: skip
+    wait_for(
+        lambda: driver.find_elements(
+            By.CSS_SELECTOR, f"#{elem_id} audio, #{elem_id} .file-preview, #{elem_id} button[aria-label='Clear']"
+        ),
+        f"the upload into #{elem_id}",
+        60,
+    )

@@ -60,8 +60,10 @@ def test_synthesize_gives_a_playable_audio_of_the_expected_duration(webui, brows
     tokens = P.wait_for(lambda: details_tokens(driver), "the per-sentence details")
     assert len(tokens) == 1 and 0 < tokens[0] <= MAX_NEW_TOKENS
     expected = tokens[0] * TOKEN_SECONDS + PAUSE_S
-    players = P.wait_for(lambda: [a for a in driver.execute_script(AUDIO_ELEMENTS_JS, "#audio-out") if a[1] >= 1],
-                         "a loaded audio element in the output")  # fmt: skip
+    players = P.wait_for(
+        lambda: [a for a in driver.execute_script(AUDIO_ELEMENTS_JS, "#audio-out") if a[1] >= 1],
+        "a loaded audio element in the output",
+    )
     assert abs(players[0][2] - expected) < 0.02, (players, expected)
     href = driver.find_element(By.CSS_SELECTOR, "#audio-out a.download-link").get_attribute("href")
     wav, sr = sf.read(io.BytesIO(httpx.get(href, timeout=30).content))
@@ -195,8 +197,9 @@ def test_voices_tab_saves_a_voice_that_synthesize_can_use(webui, browser_factory
     assert "narrator" in P.text_of(driver, "voice-table")
     P.wait_for(lambda: driver.execute_script(AUDIO_ELEMENTS_JS, "#voice-preview"), "the voice preview")
     driver.save_screenshot(str(screenshots / "voices.png"))
-    result = _client(webui).predict(*synth_args(webui, "Speaking with a saved voice.", voice="narrator"),
-                                    api_name="/synthesize")  # fmt: skip
+    result = _client(webui).predict(
+        *synth_args(webui, "Speaking with a saved voice.", voice="narrator"), api_name="/synthesize"
+    )
     assert result[3].startswith("✅"), result[3]
 
 

@@ -14,8 +14,7 @@ def test_synthesize_through_gradio_client(webui) -> None:
     names = set(c.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert {"/synthesize", "/synthesize_stream", "/batch", "/load_model", "/preview_split"} <= names
     text = "One sentence here. And a second one follows it."
-    audio, download, details, status, stats, seed = c.predict(*synth_args(webui, text, seed=11),
-                                                              api_name="/synthesize")  # fmt: skip
+    audio, download, details, status, stats, seed = c.predict(*synth_args(webui, text, seed=11), api_name="/synthesize")
     assert status.startswith("✅") and seed == 11, status
     rows = details["data"]
     assert [r[0] for r in rows] == [0]  # cut1 keeps two sentences in one piece

@@ -12,8 +12,10 @@ from tests.webui import page as P
 pytestmark = pytest.mark.browser
 STEP_TIMEOUT_S = 400
 GPT_YAML = "min_items: 0\nbatch_size: 4"
-SOVITS_YAML = ("min_items: 0\nbatch_size: 4\nsegment_frames: 8\ndisc_channels: [4, 8, 16, 16, 16]\n"
-               "disc_scale_channels: [4, 8, 16, 16, 16, 16]")  # fmt: skip
+SOVITS_YAML = (
+    "min_items: 0\nbatch_size: 4\nsegment_frames: 8\ndisc_channels: [4, 8, 16, 16, 16]\n"
+    "disc_scale_channels: [4, 8, 16, 16, 16, 16]"
+)
 
 
 def run_step(driver, button: str, expect: str) -> str:
@@ -72,8 +74,10 @@ def test_finetune_wizard_end_to_end(webui, browser_factory, screenshots) -> None
     run_step(driver, "ft-export", "exported tinyvoice")
     driver.save_screenshot(str(screenshots / "finetune.png"))
     P.click(driver, "ft-use")
-    P.wait_for(lambda: "tinyvoice" in driver.find_element(By.CSS_SELECTOR, "#gpt-model input").get_attribute("value"),
-               "the exported GPT in the Synthesize picker")  # fmt: skip
+    P.wait_for(
+        lambda: "tinyvoice" in driver.find_element(By.CSS_SELECTOR, "#gpt-model input").get_attribute("value"),
+        "the exported GPT in the Synthesize picker",
+    )
     assert "tinyvoice" in driver.find_element(By.CSS_SELECTOR, "#sovits-model input").get_attribute("value")
     assert driver.find_element(By.ID, "synthesize-btn").is_displayed()  # the Synthesize tab is open
 

@@ -90,13 +90,19 @@ def test_transcripts_table_and_list(tmp_path) -> None:
         exp, "/x/a.wav|spk|EN|Hello a.\nC:\\y\\b.wav|spk|en|Hello b.\n/z/c.wav|s|en|c\n"
     )
     assert unmatched == 1
-    assert rows == [[True, "a.wav_0000000000_0000064000.wav", "spk", "en", "Hello a."], [True, "b.wav", "spk", "en",
-                                                                                         "Hello b."]]  # fmt: skip
+    assert rows == [
+        [True, "a.wav_0000000000_0000064000.wav", "spk", "en", "Hello a."],
+        [True, "b.wav", "spk", "en", "Hello b."],
+    ]
     rows[1][0] = False
     assert fs.save_table(exp, rows) == 1
     assert exp.list_path.read_text().strip() == f"{exp.clips / rows[0][1]}|spk|en|Hello a."
-    for bad in ([[True, "../../etc/passwd", "s", "en", "t"]], [[True, "b.wav", "s", "fr", "t"]],
-                [[True, "b.wav", "s", "en", "  "]], [[False, "b.wav", "s", "en", "t"]]):  # fmt: skip
+    for bad in (
+        [[True, "../../etc/passwd", "s", "en", "t"]],
+        [[True, "b.wav", "s", "fr", "t"]],
+        [[True, "b.wav", "s", "en", "  "]],
+        [[False, "b.wav", "s", "en", "t"]],
+    ):
         with pytest.raises(InvalidInput):
             fs.save_table(exp, bad)
     assert fs.table_from_clips(exp)[0] == [True, rows[0][1], "spk", "en", "Hello a."]
@@ -118,8 +124,15 @@ def test_step_runner_reports_failure_and_cancels(tmp_path) -> None:
     from fastsovits.webui.jobs import StepRunner
 
     runner = StepRunner(tmp_path)
-    runner.start("e", "prepare", {"list": str(tmp_path / "missing.list"), "exp_dir": str(tmp_path / "x"),
-                                  "sovits": str(tmp_path / "missing.pth")})  # fmt: skip
+    runner.start(
+        "e",
+        "prepare",
+        {
+            "list": str(tmp_path / "missing.list"),
+            "exp_dir": str(tmp_path / "x"),
+            "sovits": str(tmp_path / "missing.pth"),
+        },
+    )
     deadline = time.monotonic() + 120
     while runner.status("e", "prepare").state == "running" and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -141,8 +154,9 @@ def test_cli_parser_and_config(tmp_path) -> None:
 
     parser = argparse.ArgumentParser()
     add_webui_parser(parser.add_subparsers(dest="command"))
-    a = parser.parse_args(["webui", "--models", str(tmp_path), "--data", str(tmp_path / "d"), "--auth", "u:p",
-                           "--language", "zh"])  # fmt: skip
+    a = parser.parse_args(
+        ["webui", "--models", str(tmp_path), "--data", str(tmp_path / "d"), "--auth", "u:p", "--language", "zh"]
+    )
     cfg = config_from_args(a)
     assert cfg.auth == ("u", "p") and cfg.language == "zh" and not cfg.share and cfg.port == 9874
     assert tmp_path.resolve() in cfg.allowed_roots
@@ -155,8 +169,11 @@ def test_cli_parser_and_config(tmp_path) -> None:
 def test_chinese_ui_text_is_complete() -> None:
     from fastsovits.webui.i18n import TEXT, language_choices, split_choices, translator
 
-    assert all(en and zh and en != zh or key in ("top_k", "top_p", "temperature") for key, (en, zh) in TEXT.items()
-               if key not in ("ft_gpt_batch", "ft_sovits_batch"))  # fmt: skip
+    assert all(
+        en and zh and en != zh or key in ("top_k", "top_p", "temperature")
+        for key, (en, zh) in TEXT.items()
+        if key not in ("ft_gpt_batch", "ft_sovits_batch")
+    )
     assert translator("zh")("tab_synth") == "语音合成"
     assert ("多语种混合", "auto") in language_choices("zh") and ("凑四句一切", "cut1") in split_choices("zh")
     assert [v for _, v in language_choices("en", "v1")] == ["all_zh", "en", "all_ja", "zh", "ja", "auto"]
@@ -167,12 +184,12 @@ def test_app_builds_in_chinese(tmp_path) -> None:
     from fastsovits.webui.config import WebUIConfig
 
     (tmp_path / "models").mkdir()
-    demo, state, runner = build_app(WebUIConfig(models_dir=tmp_path / "models", data_dir=tmp_path / "data",
-                                                language="zh"))  # fmt: skip
+    demo, state, runner = build_app(
+        WebUIConfig(models_dir=tmp_path / "models", data_dir=tmp_path / "data", language="zh")
+    )
     labels = {getattr(b, "label", None) for b in demo.blocks.values()}
     assert {"语音合成", "批量合成", "音色库", "微调训练", "模型管理"} <= labels
-    assert {"/synthesize", "/batch", "/finetune_prepare"} <= {f"/{d.api_name}" for d in demo.fns.values()
-                                                              if d.api_name}  # fmt: skip
+    assert {"/synthesize", "/batch", "/finetune_prepare"} <= {f"/{d.api_name}" for d in demo.fns.values() if d.api_name}
     state.pool.close()
 
 

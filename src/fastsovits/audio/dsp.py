@@ -55,12 +55,15 @@ def _slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return hz
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
     """Slaney-normalised triangular filters ``[n_mels, n_fft // 2 + 1]`` (float32)."""
     fmax = sample_rate / 2 if fmax is None else fmax
     bins = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
-    edges = _slaney_mel_to_hz(np.linspace(_hz_to_slaney_mel(np.array([fmin]))[0],
-                                          _hz_to_slaney_mel(np.array([fmax]))[0], n_mels + 2))
+    edges = _slaney_mel_to_hz(
+        np.linspace(_hz_to_slaney_mel(np.array([fmin]))[0], _hz_to_slaney_mel(np.array([fmax]))[0], n_mels + 2)
+    )
     widths = np.diff(edges)
     dist = edges[:, None] - bins[None, :]  # [n_mels + 2, n_bins]
     rising = -dist[:-2] / widths[:-1, None]
@@ -85,14 +88,29 @@ def linear_spectrogram(wav: Tensor, n_fft: int, hop: int, win: int) -> Tensor:
         raise ValueError(f"expected wav of shape [B, T], got {tuple(wav.shape)}")
     pad = (n_fft - hop) // 2
     padded = torch.nn.functional.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)  # [B, T + 2 pad]
-    spec = torch.stft(padded, n_fft, hop_length=hop, win_length=win, window=_window(win, wav.dtype, wav.device),
-                      center=False, normalized=False, onesided=True, return_complex=True)
+    spec = torch.stft(
+        padded,
+        n_fft,
+        hop_length=hop,
+        win_length=win,
+        window=_window(win, wav.dtype, wav.device),
+        center=False,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-8)
 
 
 def mel_spectrogram(
-    wav: Tensor, n_fft: int, n_mels: int, sample_rate: int, hop: int, win: int,
-    fmin: float = 0.0, fmax: float | None = None,
+    wav: Tensor,
+    n_fft: int,
+    n_mels: int,
+    sample_rate: int,
+    hop: int,
+    win: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
 ) -> Tensor:
     """Log mel spectrogram (natural log, clamped at 1e-5): wav [B, T] -> [B, n_mels, frames]."""
     spec = linear_spectrogram(wav, n_fft, hop, win)

@@ -39,8 +39,14 @@ def kaldi_mel_banks(n_mels: int, fft_size: int, sample_rate: float, low: float =
     return torch.clamp(torch.minimum(up, down), min=0.0)
 
 
-def fbank(wav: Tensor, n_mels: int = 80, sample_rate: int = 16000, frame_ms: float = 25.0, shift_ms: float = 10.0,
-          preemphasis: float = 0.97) -> Tensor:
+def fbank(
+    wav: Tensor,
+    n_mels: int = 80,
+    sample_rate: int = 16000,
+    frame_ms: float = 25.0,
+    shift_ms: float = 10.0,
+    preemphasis: float = 0.97,
+) -> Tensor:
     """Log mel energies of one mono waveform ``[T]`` (or ``[1, T]``) -> ``[frames, n_mels]``."""
     if wav.dim() == 2:
         wav = wav[0]

@@ -145,8 +145,9 @@ def decode_audio(source: AudioSource, max_seconds: float | None = None) -> tuple
     return data, rate
 
 
-def load_audio(source: AudioSource, target_sr: int | None = None,
-               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+def load_audio(
+    source: AudioSource, target_sr: int | None = None, max_seconds: float | None = None
+) -> tuple[np.ndarray, int]:
     """Mono float32 samples and their rate (``target_sr`` if given, else the file's); ``max_seconds`` as
     ``decode_audio``."""
     data, sr = decode_audio(source, max_seconds)

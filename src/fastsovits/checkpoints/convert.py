@@ -72,8 +72,13 @@ def convert(
     """
     if gpt is None and sovits is None:
         raise MissingResource("convert: give at least one of gpt= or sovits=")
-    for name, value in (("gpt", gpt), ("sovits", sovits), ("hubert_dir", hubert_dir), ("bert_dir", bert_dir),
-                        ("sv", sv)):  # fmt: skip
+    for name, value in (
+        ("gpt", gpt),
+        ("sovits", sovits),
+        ("hubert_dir", hubert_dir),
+        ("bert_dir", bert_dir),
+        ("sv", sv),
+    ):
         if value is not None and not Path(value).exists():
             raise MissingResource(f"{name}={value}: not found")
     out = Path(out_dir)
@@ -81,8 +86,7 @@ def convert(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        _write(tmp, gpt, sovits, sovits_version, dtype,
-               {"hubert_dir": hubert_dir, "bert_dir": bert_dir, "sv": sv})  # fmt: skip
+        _write(tmp, gpt, sovits, sovits_version, dtype, {"hubert_dir": hubert_dir, "bert_dir": bert_dir, "sv": sv})
         if replacing:
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / "previous")
@@ -131,15 +135,23 @@ def _write(
 
         model, cfg, info = load_gpt(gpt)
         _save(model.state_dict(), out / GPT_FILE, dtype)
-        config["gpt"] = {"config": cfg.to_dict(), "max_sec": info.max_sec, "info": info.info,
-                         "source": str(Path(gpt).resolve()), "source_sha256": sha256_file(Path(gpt))}  # fmt: skip
+        config["gpt"] = {
+            "config": cfg.to_dict(),
+            "max_sec": info.max_sec,
+            "info": info.info,
+            "source": str(Path(gpt).resolve()),
+            "source_sha256": sha256_file(Path(gpt)),
+        }
     if sovits is not None:
         from fastsovits.checkpoints.sovits import load_sovits
 
         model, cfg, info = load_sovits(sovits, sovits_version)
         _save(model.state_dict(), out / SOVITS_FILE, dtype)
-        config["sovits"] = {"config": _jsonable(cfg.to_dict()), "source": str(Path(sovits).resolve()),
-                            "source_sha256": sha256_file(Path(sovits))}  # fmt: skip
+        config["sovits"] = {
+            "config": _jsonable(cfg.to_dict()),
+            "source": str(Path(sovits).resolve()),
+            "source_sha256": sha256_file(Path(sovits)),
+        }
     config["paths"] = {k: str(Path(v).resolve()) for k, v in paths.items() if v}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False), "utf-8")
 

@@ -73,9 +73,13 @@ def convert_v3(
     meta: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "sovits": {"config": asdict(config), "is_lora": info.is_lora, "source": str(sovits),
-                   "source_sha256": sha256_file(Path(sovits))},
-    }  # fmt: skip
+        "sovits": {
+            "config": asdict(config),
+            "is_lora": info.is_lora,
+            "source": str(sovits),
+            "source_sha256": sha256_file(Path(sovits)),
+        },
+    }
     if base is not None and info.is_lora:
         meta["sovits"]["base_sha256"] = sha256_file(Path(base))
     if vocoder is not None:

@@ -18,22 +18,48 @@ _HEADS = (1, 256)
 
 # field -> (min, max) for ints; None: a float in [0, 1)
 T2S_RANGES: dict[str, tuple[int, int] | None] = {
-    "embedding_dim": _CHANNELS, "hidden_dim": _CHANNELS, "heads": _HEADS, "n_layers": _LAYERS,
-    "phoneme_vocab_size": (1, 100_000), "vocab_size": (2, 65_536), "eos": (1, 65_535), "bert_dim": _CHANNELS,
-    "dropout": None, "layer_dropout": None,
-}  # fmt: skip
+    "embedding_dim": _CHANNELS,
+    "hidden_dim": _CHANNELS,
+    "heads": _HEADS,
+    "n_layers": _LAYERS,
+    "phoneme_vocab_size": (1, 100_000),
+    "vocab_size": (2, 65_536),
+    "eos": (1, 65_535),
+    "bert_dim": _CHANNELS,
+    "dropout": None,
+    "layer_dropout": None,
+}
 SOVITS_RANGES: dict[str, tuple[int, int] | None] = {
-    "spec_channels": (1, 8193), "segment_frames": (1, 100_000), "inter_channels": _CHANNELS,
-    "hidden_channels": _CHANNELS, "filter_channels": _CHANNELS, "n_heads": _HEADS, "n_layers": _LAYERS,
-    "kernel_size": (1, 63), "p_dropout": None, "upsample_initial_channel": _CHANNELS, "gin_channels": _CHANNELS,
-    "sampling_rate": (8000, 192_000), "hop_length": (1, 8192), "filter_length": (1, 16384),
-    "win_length": (1, 16384), "ssl_dim": _CHANNELS, "codebook_size": (1, 65_536), "mrte_hidden": _CHANNELS,
-    "mrte_heads": _HEADS, "sv_dim": (1, 65_536), "flow_layers": _LAYERS, "n_flows": _LAYERS,
+    "spec_channels": (1, 8193),
+    "segment_frames": (1, 100_000),
+    "inter_channels": _CHANNELS,
+    "hidden_channels": _CHANNELS,
+    "filter_channels": _CHANNELS,
+    "n_heads": _HEADS,
+    "n_layers": _LAYERS,
+    "kernel_size": (1, 63),
+    "p_dropout": None,
+    "upsample_initial_channel": _CHANNELS,
+    "gin_channels": _CHANNELS,
+    "sampling_rate": (8000, 192_000),
+    "hop_length": (1, 8192),
+    "filter_length": (1, 16384),
+    "win_length": (1, 16384),
+    "ssl_dim": _CHANNELS,
+    "codebook_size": (1, 65_536),
+    "mrte_hidden": _CHANNELS,
+    "mrte_heads": _HEADS,
+    "sv_dim": (1, 65_536),
+    "flow_layers": _LAYERS,
+    "n_flows": _LAYERS,
     "posterior_layers": _LAYERS,
-}  # fmt: skip
+}
 # list-valued SoVITS fields: (most entries, (min, max) of each int)
-SOVITS_LISTS = {"upsample_rates": (16, (1, 64)), "upsample_kernel_sizes": (16, (1, 128)),
-                "resblock_kernel_sizes": (16, (1, 63))}  # fmt: skip
+SOVITS_LISTS = {
+    "upsample_rates": (16, (1, 64)),
+    "upsample_kernel_sizes": (16, (1, 128)),
+    "resblock_kernel_sizes": (16, (1, 63)),
+}
 SOVITS_STRINGS = {"version": 16, "resblock": 4, "semantic_frame_rate": 8}
 MAX_SEC = 3600.0
 

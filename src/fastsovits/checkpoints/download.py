@@ -29,8 +29,15 @@ from fastsovits.errors import InvalidParameter, MissingDependency, MissingResour
 DEFAULT_REPO = "lj1995/GPT-SoVITS"
 DEFAULT_VERSION = "v2ProPlus"
 
-__all__ = ["DEFAULT_REPO", "DEFAULT_VERSION", "LOADABLE_VERSIONS", "default_folder", "download", "files_for",
-           "manual_layout"]  # fmt: skip
+__all__ = [
+    "DEFAULT_REPO",
+    "DEFAULT_VERSION",
+    "LOADABLE_VERSIONS",
+    "default_folder",
+    "download",
+    "files_for",
+    "manual_layout",
+]
 
 
 def _check_version(version: str) -> None:
@@ -64,10 +71,12 @@ def manual_layout(version: str, target: str | Path, repo: str = DEFAULT_REPO) ->
     files = [gpt, sovits, *(f"{HUBERT}/{f}" for f in HUBERT_FILES), *(f"{BERT}/{f}" for f in BERT_FILES)]
     files += [SV] if needs_sv else []
     tree = "\n".join(f"  {Path(target) / f}" for f in files)
-    return (f"To install the {version} weights by hand, copy these files of https://huggingface.co/{repo} "
-            f"(same paths as in the repository) to:\n{tree}\n"
-            f"Any folder with this layout works: point FASTSOVITS_MODELS at it (the demo looks there), or give it "
-            f"as --model (fastsovits synthesize/serve) or TTS.from_pretrained(folder).")  # fmt: skip
+    return (
+        f"To install the {version} weights by hand, copy these files of https://huggingface.co/{repo} "
+        f"(same paths as in the repository) to:\n{tree}\n"
+        f"Any folder with this layout works: point FASTSOVITS_MODELS at it (the demo looks there), or give it "
+        f"as --model (fastsovits synthesize/serve) or TTS.from_pretrained(folder)."
+    )
 
 
 def download(
@@ -91,9 +100,10 @@ def download(
         snapshot_download(repo_id=repo, revision=revision, allow_patterns=patterns, local_dir=str(target))
     except Exception as e:  # noqa: BLE001 - network and hub errors differ by version; report them typed
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise MissingResource(f"could not download the {version} weights from the Hugging Face hub ({repo}): "
-                              f"{type(e).__name__}{': ' + reason[:200] if reason else ''}.\n"
-                              + manual_layout(version, target, repo)) from None  # fmt: skip
+        raise MissingResource(
+            f"could not download the {version} weights from the Hugging Face hub ({repo}): "
+            f"{type(e).__name__}{': ' + reason[:200] if reason else ''}.\n" + manual_layout(version, target, repo)
+        ) from None
     try:
         discover(target, version)
     except MissingResource as e:

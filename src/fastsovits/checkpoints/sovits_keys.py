@@ -20,12 +20,28 @@ from fastsovits.models.sovits import SovitsConfig, Synthesizer
 # ---- key mapping -------------------------------------------------------------------------------
 _ENCODERS = {"content": "encoder_ssl", "phone": "encoder_text", "fused": "encoder2"}
 _ENC_PARTS = {"attn": "attn_layers", "norm1": "norm_layers_1", "ffn": "ffn_layers", "norm2": "norm_layers_2"}
-_LEAVES = {"q": "conv_q", "k": "conv_k", "v": "conv_v", "o": "conv_o", "conv1": "conv_1", "conv2": "conv_2",
-           "rel_k": "emb_rel_k", "rel_v": "emb_rel_v"}  # fmt: skip
+_LEAVES = {
+    "q": "conv_q",
+    "k": "conv_k",
+    "v": "conv_v",
+    "o": "conv_o",
+    "conv1": "conv_1",
+    "conv2": "conv_2",
+    "rel_k": "emb_rel_k",
+    "rel_v": "emb_rel_v",
+}
 _NORM = {"weight": "gamma", "bias": "beta"}
-_STYLE = {"fc1": "spectral.0.fc", "fc2": "spectral.3.fc", "glu1.conv": "temporal.0.conv1.conv",
-          "glu2.conv": "temporal.1.conv1.conv", "attn.q": "slf_attn.w_qs", "attn.k": "slf_attn.w_ks",
-          "attn.v": "slf_attn.w_vs", "attn.o": "slf_attn.fc", "out": "fc.fc"}  # fmt: skip
+_STYLE = {
+    "fc1": "spectral.0.fc",
+    "fc2": "spectral.3.fc",
+    "glu1.conv": "temporal.0.conv1.conv",
+    "glu2.conv": "temporal.1.conv1.conv",
+    "attn.q": "slf_attn.w_qs",
+    "attn.k": "slf_attn.w_ks",
+    "attn.v": "slf_attn.w_vs",
+    "attn.o": "slf_attn.fc",
+    "out": "fc.fc",
+}
 _WAVENET = {"dilated": "in_layers", "res_skip": "res_skip_layers"}
 
 

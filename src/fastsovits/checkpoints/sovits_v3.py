@@ -253,10 +253,15 @@ def default_official_config_v3(config: SovitsV3Config) -> dict[str, Any]:
     """A minimal official ``hps`` (the ``s2.json`` data/train values the official loader reads)."""
     return {
         "train": {"segment_size": 20480},
-        "data": {"sampling_rate": 32000, "filter_length": 2048, "hop_length": 640, "win_length": 2048,
-                 "n_speakers": 300},
+        "data": {
+            "sampling_rate": 32000,
+            "filter_length": 2048,
+            "hop_length": 640,
+            "win_length": 2048,
+            "n_speakers": 300,
+        },
         "model": {"semantic_frame_rate": "25hz"},
-    }  # fmt: skip
+    }
 
 
 def export_sovits_v3(

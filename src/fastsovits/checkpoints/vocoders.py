@@ -45,8 +45,17 @@ def _v4_official(key: str) -> str:
 
 
 def build_v4_vocoder(initial_channel: int = 512, resblock_kernels: tuple[int, ...] = (3, 7, 11)) -> HifiGan:
-    return HifiGan(V4_MELS, "1", resblock_kernels, V4_DILATIONS, V4_RATES, initial_channel, V4_KERNELS,
-                   gin_channels=0, out_bias=True)  # fmt: skip
+    return HifiGan(
+        V4_MELS,
+        "1",
+        resblock_kernels,
+        V4_DILATIONS,
+        V4_RATES,
+        initial_channel,
+        V4_KERNELS,
+        gin_channels=0,
+        out_bias=True,
+    )
 
 
 def v4_vocoder_state_dict(model: HifiGan) -> dict[str, torch.Tensor]:
@@ -146,14 +155,25 @@ def save_bigvgan(model: BigVGAN, folder: str | Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     c = model.config
     h = {
-        "resblock": c.resblock, "num_gpus": 0, "upsample_rates": list(c.upsample_rates),
-        "upsample_kernel_sizes": list(c.upsample_kernel_sizes), "upsample_initial_channel": c.upsample_initial_channel,
+        "resblock": c.resblock,
+        "num_gpus": 0,
+        "upsample_rates": list(c.upsample_rates),
+        "upsample_kernel_sizes": list(c.upsample_kernel_sizes),
+        "upsample_initial_channel": c.upsample_initial_channel,
         "resblock_kernel_sizes": list(c.resblock_kernel_sizes),
         "resblock_dilation_sizes": [list(d) for d in c.resblock_dilation_sizes],
-        "use_tanh_at_final": c.use_tanh_at_final, "use_bias_at_final": c.use_bias_at_final,
-        "activation": c.activation, "snake_logscale": c.snake_logscale, "num_mels": c.num_mels,
-        "n_fft": 4 * c.hop_size, "hop_size": c.hop_size, "win_size": 4 * c.hop_size,
-        "sampling_rate": c.sampling_rate, "fmin": 0, "fmax": None, "segment_size": 65536,
-    }  # fmt: skip
+        "use_tanh_at_final": c.use_tanh_at_final,
+        "use_bias_at_final": c.use_bias_at_final,
+        "activation": c.activation,
+        "snake_logscale": c.snake_logscale,
+        "num_mels": c.num_mels,
+        "n_fft": 4 * c.hop_size,
+        "hop_size": c.hop_size,
+        "win_size": 4 * c.hop_size,
+        "sampling_rate": c.sampling_rate,
+        "fmin": 0,
+        "fmax": None,
+        "segment_size": 65536,
+    }
     torch.save({"generator": bigvgan_state_dict(model)}, folder / BIGVGAN_WEIGHTS)
     (folder / BIGVGAN_CONFIG).write_text(json.dumps(h, indent=1), encoding="utf-8")

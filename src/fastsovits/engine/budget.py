@@ -32,14 +32,25 @@ def available_memory(device: str = "cpu") -> int:
     return int(psutil.virtual_memory().available)
 
 
-def plan_cache(n_layers: int, d_model: int, *, max_prefix: int = 1000, max_slots: int = 64, dtype_bytes: int = 4,
-               memory_bytes: int | None = None, fraction: float = 0.25, device: str = "cpu") -> CachePlan:
+def plan_cache(
+    n_layers: int,
+    d_model: int,
+    *,
+    max_prefix: int = 1000,
+    max_slots: int = 64,
+    dtype_bytes: int = 4,
+    memory_bytes: int | None = None,
+    fraction: float = 0.25,
+    device: str = "cpu",
+) -> CachePlan:
     """Slots of ``max_prefix + MAX_NEW_TOKENS + 1`` positions that fit in ``fraction`` of the free memory."""
     max_len = max_prefix + MAX_NEW_TOKENS + 1
     per_slot = kv_bytes_per_token(n_layers, d_model, dtype_bytes) * max_len
     budget = int((memory_bytes if memory_bytes is not None else available_memory(device)) * fraction)
     slots = min(max_slots, budget // per_slot)
     if slots < 1:
-        raise CapacityError(f"not enough memory for one cache slot ({per_slot / 2**20:.0f} MiB needed, "
-                            f"{budget / 2**20:.0f} MiB allowed)")
+        raise CapacityError(
+            f"not enough memory for one cache slot ({per_slot / 2**20:.0f} MiB needed, "
+            f"{budget / 2**20:.0f} MiB allowed)"
+        )
     return CachePlan(int(slots), max_len, int(slots * per_slot))

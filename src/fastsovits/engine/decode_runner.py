@@ -32,8 +32,11 @@ class DecodeRunner:
     def __init__(self, synthesizer, max_batch: int = 8, max_batch_seconds: float = MAX_BATCH_SECONDS) -> None:
         self.synth = synthesizer
         self.max_batch = max_batch
-        self.max_batch_codes = int(max_batch_seconds * synthesizer.config.sampling_rate
-                                   / (synthesizer.config.samples_per_frame * synthesizer.config.frames_per_code))
+        self.max_batch_codes = int(
+            max_batch_seconds
+            * synthesizer.config.sampling_rate
+            / (synthesizer.config.samples_per_frame * synthesizer.config.frames_per_code)
+        )
         self.device = next(synthesizer.parameters()).device
 
     def _noise(self, items: Sequence[DecodeItem], frames: list[int], channels: int) -> Tensor:
@@ -58,8 +61,16 @@ class DecodeRunner:
         noise_scale = items[0].inputs.noise_scale
         noise = self._noise(items, frames, cfg.inter_channels) if noise_scale != 0 else None
         ge = torch.cat([it.inputs.ge for it in items]).to(self.device)
-        wav = synth.decode_with_style(codes.to(self.device), phones.to(self.device), ge, noise_scale, speeds,
-                                      noise=noise, code_lengths=code_lens, phone_lengths=phone_lens)
+        wav = synth.decode_with_style(
+            codes.to(self.device),
+            phones.to(self.device),
+            ge,
+            noise_scale,
+            speeds,
+            noise=noise,
+            code_lengths=code_lens,
+            phone_lengths=phone_lens,
+        )
         wav = wav[:, 0].float().cpu().numpy()
         return [wav[i, : int(samples[i])].copy() for i in range(len(items))]
 
@@ -72,8 +83,12 @@ class DecodeRunner:
         group: list[int] = []
         for i in order + [None]:
             padded = (len(group) + 1) * items[i].codes.numel() if i is not None else 0  # sorted: i is the longest
-            if group and (i is None or len(group) == self.max_batch or padded > self.max_batch_codes
-                          or items[i].inputs.noise_scale != items[group[0]].inputs.noise_scale):
+            if group and (
+                i is None
+                or len(group) == self.max_batch
+                or padded > self.max_batch_codes
+                or items[i].inputs.noise_scale != items[group[0]].inputs.noise_scale
+            ):
                 for j, audio in zip(group, self.decode_group([items[k] for k in group])):
                     out[j] = audio
                 group = []

@@ -47,9 +47,15 @@ class ChunkTask:
 
 
 class DecodeWorker:
-    def __init__(self, decoder: DecodeRunner, stream_decoder: StreamDecoder,
-                 deliver: Callable[[DecodeResult], None], max_batch: int = 8, threads: int | None = None,
-                 gate: ComputeGate | None = None) -> None:
+    def __init__(
+        self,
+        decoder: DecodeRunner,
+        stream_decoder: StreamDecoder,
+        deliver: Callable[[DecodeResult], None],
+        max_batch: int = 8,
+        threads: int | None = None,
+        gate: ComputeGate | None = None,
+    ) -> None:
         self.threads = threads
         self.gate = gate or ComputeGate(enabled=False)
         self.decoder, self.stream_decoder, self.deliver, self.max_batch = decoder, stream_decoder, deliver, max_batch
@@ -106,8 +112,9 @@ class DecodeWorker:
             return self.decoder.decode(items)
         except torch.OutOfMemoryError:
             if len(items) == 1:
-                raise CapacityError(f"a sentence of {items[0].codes.numel()} tokens does not fit in memory "
-                                    "for decoding") from None
+                raise CapacityError(
+                    f"a sentence of {items[0].codes.numel()} tokens does not fit in memory for decoding"
+                ) from None
             log.warning("out of memory decoding %d sentences together; decoding them one by one", len(items))
             return [self.decoder.decode([item])[0] for item in items]
 

@@ -87,8 +87,10 @@ class JobHandle:
 
     def _get(self, timeout: float | None) -> AudioEvent:
         if self._engine.gate.on_compute_thread():
-            raise RuntimeError("waiting for a synthesis from a call on the compute thread would deadlock "
-                               "(the engine's steps run there): wait outside engine.gate.run")
+            raise RuntimeError(
+                "waiting for a synthesis from a call on the compute thread would deadlock "
+                "(the engine's steps run there): wait outside engine.gate.run"
+            )
         try:
             ev = self._events.get(timeout=timeout)
         except queue.Empty:
@@ -167,16 +169,32 @@ class Attempt:
 
 
 class Engine:
-    def __init__(self, t2s_model: Text2Semantic, synthesizer: Synthesizer, *, num_slots: int | None = None,
-                 max_len: int | None = None, prefill_token_budget: int = 4096, max_waiting: int = 10_000,
-                 decode_batch: int | None = None, t2s_threads: int | None = None, decode_threads: int | None = None,
-                 exclusive_compute: bool | None = None, cuda_graphs: bool | None = None) -> None:
+    def __init__(
+        self,
+        t2s_model: Text2Semantic,
+        synthesizer: Synthesizer,
+        *,
+        num_slots: int | None = None,
+        max_len: int | None = None,
+        prefill_token_budget: int = 4096,
+        max_waiting: int = 10_000,
+        decode_batch: int | None = None,
+        t2s_threads: int | None = None,
+        decode_threads: int | None = None,
+        exclusive_compute: bool | None = None,
+        cuda_graphs: bool | None = None,
+    ) -> None:
         device = next(synthesizer.parameters()).device
         if num_slots is None or max_len is None:
             # Size the KV cache (the engine's one large allocation) from the free memory up front.
             cfg = t2s_model.config
-            plan = plan_cache(cfg.n_layers, cfg.hidden_dim, device=str(device),
-                              dtype_bytes=StaticKVCache.dtype_for(t2s_model).itemsize, max_slots=num_slots or 32)
+            plan = plan_cache(
+                cfg.n_layers,
+                cfg.hidden_dim,
+                device=str(device),
+                dtype_bytes=StaticKVCache.dtype_for(t2s_model).itemsize,
+                max_slots=num_slots or 32,
+            )
             num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
         # already long along time and batches spill the caches), so CPU decodes rows one by one.
@@ -199,8 +217,9 @@ class Engine:
         self._rows: dict[int, RowContext] = {}  # row_id -> context, from admission to delivery
         self._jobs: dict[str, JobState] = {}  # open jobs by request id
         self.stream_decoder = StreamDecoder(synthesizer)
-        self.worker = DecodeWorker(self.decoder, self.stream_decoder, self._post, decode_batch, decode_threads,
-                                   gate=self.gate)
+        self.worker = DecodeWorker(
+            self.decoder, self.stream_decoder, self._post, decode_batch, decode_threads, gate=self.gate
+        )
         self._mute_sim: list[float] | None = None
         self._planners: dict[StreamSpec, ChunkPlanner] = {}
         self._ids = itertools.count()
@@ -242,13 +261,26 @@ class Engine:
     def stats(self) -> EngineStats:
         """A snapshot for metrics and callers (read from any thread)."""
         c, cfg = self.counters, self.scheduler.config
-        return EngineStats(num_slots=cfg.num_slots, max_len=cfg.max_len, running_rows=self.scheduler.num_running,
-                           waiting_rows=self.scheduler.num_waiting, prefill_budget=self.scheduler.prefill_budget,
-                           decode_backlog=self.worker.backlog, jobs=c.jobs, sentences=c.sentences, steps=c.steps,
-                           tokens=c.tokens, oom_retries=c.oom_retries, kv_cache_bytes=self.t2s.cache.nbytes,
-                           stage_seconds=dict(self.stage_seconds), steps_by_rows=dict(c.steps_by_rows),
-                           stop_reasons=dict(c.stop_reasons), guard_flags=dict(c.guard_flags),
-                           guard_retries=dict(c.guard_retries), cuda_graphs=self._graph_counts())
+        return EngineStats(
+            num_slots=cfg.num_slots,
+            max_len=cfg.max_len,
+            running_rows=self.scheduler.num_running,
+            waiting_rows=self.scheduler.num_waiting,
+            prefill_budget=self.scheduler.prefill_budget,
+            decode_backlog=self.worker.backlog,
+            jobs=c.jobs,
+            sentences=c.sentences,
+            steps=c.steps,
+            tokens=c.tokens,
+            oom_retries=c.oom_retries,
+            kv_cache_bytes=self.t2s.cache.nbytes,
+            stage_seconds=dict(self.stage_seconds),
+            steps_by_rows=dict(c.steps_by_rows),
+            stop_reasons=dict(c.stop_reasons),
+            guard_flags=dict(c.guard_flags),
+            guard_retries=dict(c.guard_retries),
+            cuda_graphs=self._graph_counts(),
+        )
 
     def _graph_counts(self) -> dict[str, int] | None:
         graphs = self.t2s.graphs
@@ -341,15 +373,21 @@ class Engine:
     def _prefill(self, rows: list[Row]) -> bool:
         try:
             ctxs = [self._rows[r.row_id] for r in rows]
-            self.t2s.admit([r.slot for r in rows if r.slot is not None], [c.sentence.t2s for c in ctxs], [c.sentence.sampling for c in ctxs])
+            self.t2s.admit(
+                [r.slot for r in rows if r.slot is not None],
+                [c.sentence.t2s for c in ctxs],
+                [c.sentence.sampling for c in ctxs],
+            )
             return True
         except torch.OutOfMemoryError:
             before = self.scheduler.prefill_budget
             after = self.scheduler.shrink_prefill_budget()
             if len(rows) == 1 and after == before:
                 # A single row that cannot be prefilled even alone: fail its job, keep serving.
-                self._abort(rows[0].spec.request_id,
-                            CapacityError(f"sentence of {rows[0].spec.prefix_len} tokens does not fit in memory"))
+                self._abort(
+                    rows[0].spec.request_id,
+                    CapacityError(f"sentence of {rows[0].spec.prefix_len} tokens does not fit in memory"),
+                )
                 return False
             log.warning("out of memory in prefill; prefill budget %d -> %d, rows requeued", before, after)
             self.counters.oom_retries += 1
@@ -400,8 +438,9 @@ class Engine:
         reason = ctx.attempts[-1].verdict.value
         self.counters.guard_retries[reason] = self.counters.guard_retries.get(reason, 0) + 1
         try:
-            row = self.scheduler.add(RowSpec(r.spec.request_id, ctx.index, ctx.sentence.prefix_len,
-                                             ctx.sentence.max_new_tokens))
+            row = self.scheduler.add(
+                RowSpec(r.spec.request_id, ctx.index, ctx.sentence.prefix_len, ctx.sentence.max_new_tokens)
+            )
         except FastSovitsError as e:
             self._abort(r.spec.request_id, e)
             return
@@ -448,7 +487,9 @@ class Engine:
             spec = ctx.sentence.stream
             planner = self._planners.get(spec)
             if planner is None:  # one per distinct spec; planners hold no per-row state
-                planner = self._planners[spec] = ChunkPlanner(spec, None if spec.fixed_length else self._mute_similarity())
+                planner = self._planners[spec] = ChunkPlanner(
+                    spec, None if spec.fixed_length else self._mute_similarity()
+                )
             cut = planner.next_cut(r.generated, ctx.stream.cut)
             if cut is not None:
                 ctx.stream.cut = cut
@@ -457,8 +498,16 @@ class Engine:
     def _stream_piece(self, r: Row, ctx: RowContext, final: bool) -> None:
         assert ctx.stream is not None and ctx.sentence.stream is not None
         end = len(r.generated) if final else ctx.stream.cut
-        self.worker.put_chunk(ChunkTask(r.row_id, ctx.stream, torch.tensor(r.generated[:end], dtype=torch.long),
-                                        ctx.sentence.decode, ctx.sentence.stream, final))
+        self.worker.put_chunk(
+            ChunkTask(
+                r.row_id,
+                ctx.stream,
+                torch.tensor(r.generated[:end], dtype=torch.long),
+                ctx.sentence.decode,
+                ctx.sentence.stream,
+                final,
+            )
+        )
 
     # ----------------------------------------------------------------------------- loop
     def _compute(self, batch: ScheduledBatch):

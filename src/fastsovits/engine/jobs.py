@@ -73,8 +73,16 @@ class VoiceFeatures(Protocol):
     def ge(self) -> Tensor: ...
 
 
-def build_sentence_job(index: int, phones: Tensor, bert: Tensor, voice: VoiceFeatures, params: SynthesisParams,
-                       *, stream: bool = False, token_cap: int = MAX_NEW_TOKENS) -> SentenceJob:
+def build_sentence_job(
+    index: int,
+    phones: Tensor,
+    bert: Tensor,
+    voice: VoiceFeatures,
+    params: SynthesisParams,
+    *,
+    stream: bool = False,
+    token_cap: int = MAX_NEW_TOKENS,
+) -> SentenceJob:
     """Sentence ``index`` of a request (``phones`` [N], ``bert`` [bert_dim, N]) as a job for the engine.
 
     ``token_cap`` is the model's own cap on generated tokens (from its ``max_sec``); the request's
@@ -95,7 +103,12 @@ def build_sentence_job(index: int, phones: Tensor, bert: Tensor, voice: VoiceFea
     if params.guard:
         prompt_tokens = 0 if voice.prompt_semantic is None else int(voice.prompt_semantic.numel())
         prompt_phones = 0 if voice.prompt_phones is None else int(voice.prompt_phones.numel())
-        guard = GuardSpec(voice_rate(prompt_tokens, prompt_phones), params.guard_min_ratio, params.guard_max_ratio,
-                          params.guard_loop_share, params.max_retries)
+        guard = GuardSpec(
+            voice_rate(prompt_tokens, prompt_phones),
+            params.guard_min_ratio,
+            params.guard_max_ratio,
+            params.guard_loop_share,
+            params.max_retries,
+        )
         cap = min(cap, guard.token_limit(int(phones.numel())))  # a runaway stops at the guard's cap
     return SentenceJob(T2SRow(all_phones, all_bert, voice.prompt_semantic), decode, sampling, cap, spec, guard)

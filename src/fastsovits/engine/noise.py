@@ -20,8 +20,10 @@ def frame_noise(seed: int, start: int, stop: int, channels: int) -> torch.Tensor
     if stop <= start:
         return torch.zeros(channels, 0)
     first, last = start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK
-    blocks = [torch.randn(channels, NOISE_BLOCK, generator=torch.Generator().manual_seed(
-        (seed * 1_000_003 + b) % 2**63)) for b in range(first, last + 1)]
+    blocks = [
+        torch.randn(channels, NOISE_BLOCK, generator=torch.Generator().manual_seed((seed * 1_000_003 + b) % 2**63))
+        for b in range(first, last + 1)
+    ]
     full = torch.cat(blocks, dim=1)  # [channels, blocks * NOISE_BLOCK]
     offset = start - first * NOISE_BLOCK
-    return full[:, offset: offset + stop - start]
+    return full[:, offset : offset + stop - start]

@@ -34,7 +34,9 @@ class EngineStats:
     tokens: int  # semantic tokens generated
     oom_retries: int
     kv_cache_bytes: int
-    stage_seconds: dict[str, float]  # busy seconds: t2s (prefill + steps), prefill, decode; TTS adds frontend, reference
+    stage_seconds: dict[
+        str, float
+    ]  # busy seconds: t2s (prefill + steps), prefill, decode; TTS adds frontend, reference
     steps_by_rows: dict[int, int]  # the batch-size histogram: decode steps by rows in the step
     stop_reasons: dict[str, int]  # sentences by how they ended (eos, max_tokens, aborted)
     guard_flags: dict[str, int] = field(default_factory=dict)  # attempts the guard found wrong, by reason

@@ -113,8 +113,12 @@ class GraphedStep:
         return list(self._graphs)
 
     def _current_addresses(self) -> tuple[int, ...]:
-        return (self.cache.k.data_ptr(), self.cache.v.data_ptr(), self.cache.text_len.data_ptr(),
-                self.model.pe.data_ptr())
+        return (
+            self.cache.k.data_ptr(),
+            self.cache.v.data_ptr(),
+            self.cache.text_len.data_ptr(),
+            self.model.pe.data_ptr(),
+        )
 
     def _step(self, n: int, kv_len: int) -> Tensor:
         return self.model.decode_step(self.tokens[:n], self.positions[:n], self.cache, kv_len)

@@ -85,14 +85,16 @@ class StreamDecoder:
         self.device = next(synthesizer.parameters()).device
 
     @torch.no_grad()
-    def chunk(self, state: StreamState, codes: torch.Tensor, inputs: DecodeInputs, spec: StreamSpec,
-              final: bool) -> np.ndarray:
+    def chunk(
+        self, state: StreamState, codes: torch.Tensor, inputs: DecodeInputs, spec: StreamSpec, final: bool
+    ) -> np.ndarray:
         """Audio for the tokens ``codes`` [T25] generated so far (all of them when ``final``)."""
         synth, spf = self.synth, self.synth.config.samples_per_frame
         phones, ge, noise_scale, speed, seed = inputs.phones, inputs.ge, inputs.noise_scale, inputs.speed, inputs.seed
         overlap_frames = spec.overlap_tokens * synth.config.frames_per_code
-        prior = synth.prior_stats(codes.view(1, 1, -1).to(self.device), phones.view(1, -1).to(self.device),
-                                  ge.to(self.device), speed)
+        prior = synth.prior_stats(
+            codes.view(1, 1, -1).to(self.device), phones.view(1, -1).to(self.device), ge.to(self.device), speed
+        )
         total = prior.m.shape[2]
         f0 = state.frames_out
         f1 = total if final else total - overlap_frames - self.margin_frames
@@ -106,13 +108,13 @@ class StreamDecoder:
             z_p = m + noise * torch.exp(logs) * noise_scale
         z = synth.flow(z_p, mask, ge.to(self.device), reverse=True) * mask
         wav = synth.vocoder(z, ge.to(self.device))[0, 0].float().cpu().numpy()  # [(total - a) * spf]
-        region = wav[(f0 - a) * spf:]
+        region = wav[(f0 - a) * spf :]
         n_out = (f1 - f0) * spf
         piece = region[:n_out].copy()
         if state.tail is not None and len(state.tail):
             x = min(len(state.tail), len(piece))
             w = np.linspace(0.0, 1.0, x + 2, dtype=np.float32)[1:-1]
             piece[:x] = state.tail[:x] * (1.0 - w) + piece[:x] * w
-        state.tail = None if final else region[n_out: n_out + overlap_frames * spf].copy()
+        state.tail = None if final else region[n_out : n_out + overlap_frames * spf].copy()
         state.frames_out = f1
         return piece

@@ -20,7 +20,6 @@ class T2SRow:
     prompt: Tensor | None = None
 
 
-
 def pad_rows(rows: Sequence[T2SRow], bert_dim: int, device: torch.device | str):
     """-> phones [B, N], phone_lens [B], bert [B, bert_dim, N], prompts [B, T], prompt_lens [B]."""
     if not rows:

@@ -42,8 +42,15 @@ KV_BUCKET_DEFAULT = 64
 
 
 class T2SRunner:
-    def __init__(self, model, num_slots: int, max_len: int, *, cuda_graphs: bool | None = None,
-                 graph_capture: Capture | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        num_slots: int,
+        max_len: int,
+        *,
+        cuda_graphs: bool | None = None,
+        graph_capture: Capture | None = None,
+    ) -> None:
         self.model = model
         cfg = model.config
         self.device = next(model.parameters()).device
@@ -61,7 +68,9 @@ class T2SRunner:
         model.ensure_positions(max_len)
         self._graphs_required = bool(cuda_graphs)
         # A capture of one's own (tests) turns graphs on too, unless cuda_graphs=False.
-        use_graphs = cuda_graphs if cuda_graphs is not None else (self.device.type == "cuda" or graph_capture is not None)
+        use_graphs = (
+            cuda_graphs if cuda_graphs is not None else (self.device.type == "cuda" or graph_capture is not None)
+        )
         self.graphs = GraphedStep(model, self.cache, num_slots, capture=graph_capture) if use_graphs else None
 
     @torch.no_grad()
@@ -104,8 +113,9 @@ class T2SRunner:
         """Sample a token for every busy slot, then decode one step for them (rows 0..n-1)."""
         n, kv_len = self.window()
         k = self.knobs
-        knobs = SamplingTensors(k.top_k[:n], k.top_p[:n], k.temperature[:n], k.repetition_penalty[:n], k.seed[:n],
-                                vocab_ids=k.vocab_ids)
+        knobs = SamplingTensors(
+            k.top_k[:n], k.top_p[:n], k.temperature[:n], k.repetition_penalty[:n], k.seed[:n], vocab_ids=k.vocab_ids
+        )
         seen, steps, active = self.seen[:n], self.steps[:n], self.active[:n]
         tokens, eos = sample_step(self.logits[:n], seen, knobs, steps, self.eos)
         mark_seen_(seen, tokens.view(-1, 1))

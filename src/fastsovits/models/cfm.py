@@ -28,9 +28,12 @@ CFG_EPS = 1e-5  # cfg rates at or below this skip the second pass, as officially
 
 
 def draw_noise(
-    shape_rows: Sequence[int], channels: int, generators: Sequence[torch.Generator | None] | None,
-    device: torch.device, dtype: torch.dtype,
-) -> Tensor:  # fmt: skip
+    shape_rows: Sequence[int],
+    channels: int,
+    generators: Sequence[torch.Generator | None] | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Tensor:
     """Per-row N(0, 1) noise ``[1, channels, T_b]`` (row b from generator b), zero-padded -> [B, C, max T]."""
     width = max(shape_rows)
     out = torch.zeros(len(shape_rows), channels, width, device=device, dtype=dtype)

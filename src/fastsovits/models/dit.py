@@ -238,8 +238,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
-        self.ff = nn.Sequential(nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh")), nn.Identity(),
-                                nn.Linear(hidden, dim))  # fmt: skip
+        self.ff = nn.Sequential(
+            nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh")), nn.Identity(), nn.Linear(hidden, dim)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.ff(x)
@@ -285,9 +286,7 @@ class DiT(nn.Module):
         mask = _frame_mask(lengths, text.shape[1], text.device)
         return DiTCache(dt=self.d_embed(dt), text=self.text_embed(text, mask))
 
-    def forward(
-        self, x: Tensor, cond: Tensor, t: Tensor, cache: DiTCache, lengths: Tensor | None = None
-    ) -> Tensor:  # fmt: skip
+    def forward(self, x: Tensor, cond: Tensor, t: Tensor, cache: DiTCache, lengths: Tensor | None = None) -> Tensor:
         """x, cond: [B, T, mel_dim] (noisy mel, prompt mel), t: [B] -> velocity [B, T, mel_dim]."""
         mask = _frame_mask(lengths, x.shape[1], x.device)
         temb = self.time_embed(t) + cache.dt

@@ -56,8 +56,9 @@ class StaticKVCache:
         """
         cfg = model.config
         param = next(model.parameters())
-        return cls(cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=cls.dtype_for(model),
-                   device=param.device)
+        return cls(
+            cfg.n_layers, batch, cfg.heads, max_len, cfg.head_dim, dtype=cls.dtype_for(model), device=param.device
+        )
 
     @staticmethod
     def dtype_for(model: torch.nn.Module) -> torch.dtype:
@@ -93,8 +94,9 @@ class StaticKVCache:
             self.k[layer][rows, :, :s] = k.to(self.k.dtype)
             self.v[layer][rows, :, :s] = v.to(self.v.dtype)
 
-    def write_step(self, layer: int, slots: Tensor, k: Tensor, v: Tensor,
-                   kv_len: int | None = None) -> tuple[Tensor, Tensor]:
+    def write_step(
+        self, layer: int, slots: Tensor, k: Tensor, v: Tensor, kv_len: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Write one new key/value per row at ``slots[b]``; return the layer's keys/values for attention.
 
         The step covers cache rows ``0 .. B-1`` (B = k.shape[0] <= batch) and attends over slots

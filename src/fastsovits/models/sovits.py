@@ -33,10 +33,22 @@ VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
 PRO_VERSIONS = ("v2Pro", "v2ProPlus")
 N_SYMBOLS = {"v1": 322, "v2": 732}  # symbol-table sizes by symbol version
 _MODEL_KEYS = (  # fields read from / written to the official ``hps.model`` section
-    "inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size", "p_dropout",
-    "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
-    "upsample_kernel_sizes", "gin_channels", "semantic_frame_rate",
-)  # fmt: skip
+    "inter_channels",
+    "hidden_channels",
+    "filter_channels",
+    "n_heads",
+    "n_layers",
+    "kernel_size",
+    "p_dropout",
+    "resblock",
+    "resblock_kernel_sizes",
+    "resblock_dilation_sizes",
+    "upsample_rates",
+    "upsample_initial_channel",
+    "upsample_kernel_sizes",
+    "gin_channels",
+    "semantic_frame_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -178,13 +190,28 @@ class Synthesizer(nn.Module):
         self.config = c
         # registration order follows the official state_dict order (enc_p, dec, enc_q, flow, ...)
         self.prior = PriorEncoder(
-            c.inter_channels, c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size,
-            c.p_dropout, c.n_symbols, c.ssl_dim, c.mrte_hidden, c.mrte_heads,
-        )  # fmt: skip
+            c.inter_channels,
+            c.hidden_channels,
+            c.filter_channels,
+            c.n_heads,
+            c.n_layers,
+            c.kernel_size,
+            c.p_dropout,
+            c.n_symbols,
+            c.ssl_dim,
+            c.mrte_hidden,
+            c.mrte_heads,
+        )
         self.vocoder = HifiGan(
-            c.inter_channels, c.resblock, c.resblock_kernel_sizes, c.resblock_dilation_sizes, c.upsample_rates,
-            c.upsample_initial_channel, c.upsample_kernel_sizes, c.gin_channels,
-        )  # fmt: skip
+            c.inter_channels,
+            c.resblock,
+            c.resblock_kernel_sizes,
+            c.resblock_dilation_sizes,
+            c.upsample_rates,
+            c.upsample_initial_channel,
+            c.upsample_kernel_sizes,
+            c.gin_channels,
+        )
         self.posterior = self.build_posterior() if with_posterior else None
         self.flow = CouplingFlow(c.inter_channels, c.hidden_channels, 5, 1, c.flow_layers, c.n_flows, c.gin_channels)
         self.style_encoder = StyleEncoder(c.style_bins, c.gin_channels)
@@ -199,8 +226,9 @@ class Synthesizer(nn.Module):
     def build_posterior(self) -> PosteriorEncoder:
         """A fresh posterior encoder (training); official files do not carry its weights."""
         c = self.config
-        return PosteriorEncoder(c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, c.posterior_layers,
-                                c.gin_channels)  # fmt: skip
+        return PosteriorEncoder(
+            c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, c.posterior_layers, c.gin_channels
+        )
 
     # ---- semantic codes -------------------------------------------------------------------
     @property
@@ -267,9 +295,15 @@ class Synthesizer(nn.Module):
         return torch.tensor(frames, dtype=torch.int64) * self.config.samples_per_frame
 
     def prior_stats(
-        self, codes: Tensor, phones: Tensor, ge: Tensor, speed: float | Sequence[float] = 1.0,
-        code_lengths: Tensor | None = None, phone_lengths: Tensor | None = None, trace: dict | None = None,
-    ) -> PriorOutput:  # fmt: skip
+        self,
+        codes: Tensor,
+        phones: Tensor,
+        ge: Tensor,
+        speed: float | Sequence[float] = 1.0,
+        code_lengths: Tensor | None = None,
+        phone_lengths: Tensor | None = None,
+        trace: dict | None = None,
+    ) -> PriorOutput:
         """codes [B, 1, T25], phones [B, N], ge [B or 1, gin, 1] -> prior (m, logs) per latent frame."""
         if codes.dim() != 3 or codes.shape[1] != 1:
             raise InvalidInput(f"codes must be [B, 1, T], got {tuple(codes.shape)}")

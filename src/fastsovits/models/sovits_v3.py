@@ -39,8 +39,16 @@ V3_VERSIONS = ("v3", "v4")
 MEL_SCALE = {"v3": 1.875, "v4": 2.0}  # 50 Hz -> mel frame rate
 MASK_FACTOR = {"v3": 3.875, "v4": 4.0}  # wns1 mask frames per 25 Hz code (official quirk for v3)
 STYLE_BINS = 704
-_MODEL_KEYS = ("inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size",
-               "p_dropout", "gin_channels")  # fmt: skip
+_MODEL_KEYS = (
+    "inter_channels",
+    "hidden_channels",
+    "filter_channels",
+    "n_heads",
+    "n_layers",
+    "kernel_size",
+    "p_dropout",
+    "gin_channels",
+)
 
 
 @dataclass(frozen=True)
@@ -137,15 +145,25 @@ class SynthesizerV3(nn.Module):
         c = config
         self.config = c
         self.prior = PriorEncoder(
-            c.inter_channels, c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size,
-            c.p_dropout, c.n_symbols, c.ssl_dim, c.mrte_hidden, c.mrte_heads,
-        )  # fmt: skip
+            c.inter_channels,
+            c.hidden_channels,
+            c.filter_channels,
+            c.n_heads,
+            c.n_layers,
+            c.kernel_size,
+            c.p_dropout,
+            c.n_symbols,
+            c.ssl_dim,
+            c.mrte_hidden,
+            c.mrte_heads,
+        )
         self.style_encoder = StyleEncoder(STYLE_BINS, c.gin_channels)
         self.semantic_proj = nn.Conv1d(c.ssl_dim, c.ssl_dim, 2, stride=2)
         self.codebook = SemanticCodebook(c.codebook_size, c.ssl_dim)
         self.bridge = nn.Conv1d(c.inter_channels, c.bridge_channels, 1)
-        self.mel_encoder = MelFeatureEncoder(c.bridge_channels, c.wns1_hidden, c.wns1_kernel, c.wns1_layers,
-                                             c.gin_channels)  # fmt: skip
+        self.mel_encoder = MelFeatureEncoder(
+            c.bridge_channels, c.wns1_hidden, c.wns1_kernel, c.wns1_layers, c.gin_channels
+        )
         self.linear_mel = nn.Conv1d(c.bridge_channels, c.mel_channels, 1)
         self.cfm = CFM(c.dit)
 

@@ -42,8 +42,9 @@ def pad_prompt(wav16k: Tensor) -> Tensor:
 class SSLExtractor:
     """chinese-hubert-base from a local folder (float32 by default), thread-safe."""
 
-    def __init__(self, hubert_dir: str | Path, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, hubert_dir: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> None:
         from transformers import HubertModel
 
         path = Path(hubert_dir)

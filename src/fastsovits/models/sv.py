@@ -46,8 +46,11 @@ class AttentionalFusion(nn.Module):
         super().__init__()
         inner = channels // reduction
         self.local_att = nn.Sequential(
-            nn.Conv2d(channels * 2, inner, 1), nn.BatchNorm2d(inner), nn.SiLU(),
-            nn.Conv2d(inner, channels, 1), nn.BatchNorm2d(channels),
+            nn.Conv2d(channels * 2, inner, 1),
+            nn.BatchNorm2d(inner),
+            nn.SiLU(),
+            nn.Conv2d(inner, channels, 1),
+            nn.BatchNorm2d(channels),
         )
 
     def forward(self, x: Tensor, other: Tensor) -> Tensor:
@@ -75,7 +78,9 @@ class SplitResBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         groups = torch.split(_clipped_relu(self.bn1(self.conv1(x))), self.width, dim=1)

@@ -165,10 +165,16 @@ def synthesize_mels(
                     raise InvalidInput(f"row {b} call {k}: noise must be [1, mel, {n}], got {tuple(nz.shape)}")
             noise = _pad_cat([nz.to(fea.dtype) for nz in noise_rows], width)
         out = model.cfm.sample(
-            _pad_cat(mus, width).transpose(1, 2), _pad_cat(proms, max(prompt_len.tolist())), steps,
-            lengths=row_len, prompt_lengths=prompt_len, temperature=temperature, cfg_rate=cfg_rate,
-            noise=noise, generators=gens,
-        )  # fmt: skip
+            _pad_cat(mus, width).transpose(1, 2),
+            _pad_cat(proms, max(prompt_len.tolist())),
+            steps,
+            lengths=row_len,
+            prompt_lengths=prompt_len,
+            temperature=temperature,
+            cfg_rate=cfg_rate,
+            noise=noise,
+            generators=gens,
+        )
         for i, b in enumerate(rows):
             p, n = int(prompt_len[i]), int(row_len[i])
             res = out[i : i + 1, :, p:n]
@@ -227,7 +233,8 @@ def synthesize(
     phones_b = torch.cat([F.pad(p, (0, int(phone_len.max()) - p.shape[1])) for p in phones], 0)
     ge = torch.cat([p.ge for p in prompts], 0)
     feats = model.encode_features(codes_b, phones_b, ge, speeds, code_len, phone_len)
-    mels, calls = synthesize_mels(model, prompts, feats.fea, feats.lengths, steps, temperature, cfg_rate, noises,
-                                  generators, window)  # fmt: skip
+    mels, calls = synthesize_mels(
+        model, prompts, feats.fea, feats.lengths, steps, temperature, cfg_rate, noises, generators, window
+    )
     audio = vocode(vocoder, mels) if vocoder is not None else None
     return SynthesisOutput(mels, audio, calls)

@@ -82,9 +82,20 @@ def create_app(registry: ModelRegistry, config: ServerConfig, voices: VoiceRegis
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["X-Sample-Rate", "X-Stop-Reasons", "X-Capped-Sentences",
-                                                                "X-Guard-Summary", "Retry-After", "X-Request-ID"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[
+                "X-Sample-Rate",
+                "X-Stop-Reasons",
+                "X-Capped-Sentences",
+                "X-Guard-Summary",
+                "Retry-After",
+                "X-Request-ID",
+            ],
+        )
     app.add_middleware(GuardMiddleware, config=config)
 
     @app.exception_handler(FastSovitsError)
@@ -155,14 +166,22 @@ def serve(config: ServerConfig, model: ModelSpec) -> None:
             registry.declare(spec)
     app = create_app(registry, config, voices)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("starting with %s", json.dumps({"host": config.host, "port": config.port, "model": model.name,
-                                             "voice_store": str(store.path)}))
+    log.info(
+        "starting with %s",
+        json.dumps({"host": config.host, "port": config.port, "model": model.name, "voice_store": str(store.path)}),
+    )
     # uvicorn re-raises the stop signal once its graceful shutdown is done; a no-op handler underneath
     # turns that into a clean exit (status 0) instead of death by SIGTERM.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(app, host=config.host, port=config.port, timeout_graceful_shutdown=int(config.shutdown_timeout_s),
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        timeout_graceful_shutdown=int(config.shutdown_timeout_s),
+        log_level="warning",
+        access_log=False,
+    )
     if app.state.fastsovits.restart_requested:
         # As the official api_v2 restart: the same command line again, in this process (same pid, so a
         # supervisor keeps tracking it). In-flight requests have finished; uploaded voices are in the store.

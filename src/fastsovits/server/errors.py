@@ -90,7 +90,10 @@ def error_response(exc: BaseException, retry_after: int = 1) -> JSONResponse:
     if status == 500 and not isinstance(exc, FastSovitsError):
         # An unexpected failure: its text may hold server paths or object reprs; the log has the traceback.
         message = f"internal error ({kind}); the server log has the details"
-    body = {"message": message if status < 500 else "tts failed", "Exception": message,
-            "error": {"message": message, "type": kind, "code": status}}
+    body = {
+        "message": message if status < 500 else "tts failed",
+        "Exception": message,
+        "error": {"message": message, "type": kind, "code": status},
+    }
     headers = {"Retry-After": str(retry_after)} if status == 503 else None
     return JSONResponse(body, status_code=status, headers=headers)

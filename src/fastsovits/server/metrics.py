@@ -34,7 +34,8 @@ class _EngineCollector:
         gauges: dict[str, tuple[Callable[[EngineStats], int], str]] = {
             "queue_depth": (lambda s: s.waiting_rows, "sentences waiting for a KV-cache slot"),
             "active_rows": (lambda s: s.running_rows, "sentences decoding now"),
-            "cache_slots": (lambda s: s.num_slots, "KV-cache slots")}
+            "cache_slots": (lambda s: s.num_slots, "KV-cache slots"),
+        }
         for metric, (value, doc) in gauges.items():
             g = GaugeMetricFamily(f"fastsovits_{metric}", doc, labels=["model"])
             for name, s in stats.items():
@@ -43,31 +44,37 @@ class _EngineCollector:
         counters: dict[str, tuple[Callable[[EngineStats], int], str]] = {
             "tokens": (lambda s: s.tokens, "semantic tokens generated"),
             "sentences": (lambda s: s.sentences, "sentences decoded to audio"),
-            "decode_steps": (lambda s: s.steps, "T2S decode steps")}
+            "decode_steps": (lambda s: s.steps, "T2S decode steps"),
+        }
         for metric, (value, doc) in counters.items():
             c = CounterMetricFamily(f"fastsovits_{metric}", doc, labels=["model"])
             for name, s in stats.items():
                 c.add_metric([name], value(s))
             yield c
-        c = CounterMetricFamily("fastsovits_sentences_by_stop_reason",
-                                "sentences by how generation ended (max_tokens: ran to the token cap)",
-                                labels=["model", "reason"])
+        c = CounterMetricFamily(
+            "fastsovits_sentences_by_stop_reason",
+            "sentences by how generation ended (max_tokens: ran to the token cap)",
+            labels=["model", "reason"],
+        )
         for name, s in stats.items():
             for reason in ("eos", "max_tokens", "aborted"):
                 c.add_metric([name, reason], s.stop_reasons.get(reason, 0))
         yield c
         for metric, doc, pick in (
-                ("guard_flags", "sentence attempts the guard found wrong, by reason", lambda s: s.guard_flags),
-                ("guard_retries", "sentence attempts the guard generated again, by reason", lambda s: s.guard_retries)):
+            ("guard_flags", "sentence attempts the guard found wrong, by reason", lambda s: s.guard_flags),
+            ("guard_retries", "sentence attempts the guard generated again, by reason", lambda s: s.guard_retries),
+        ):
             c = CounterMetricFamily(f"fastsovits_{metric}", doc, labels=["model", "reason"])
             for name, s in stats.items():
                 for reason in ("too_short", "too_long", "loop"):
                     c.add_metric([name, reason], pick(s).get(reason, 0))
             yield c
-        c = CounterMetricFamily("fastsovits_stage_busy_seconds",
-                                "seconds the engine spent in each model stage (t2s: prefill and steps; prefill: the "
-                                "prefill part of t2s; decode: SoVITS)",
-                                labels=["model", "stage"])
+        c = CounterMetricFamily(
+            "fastsovits_stage_busy_seconds",
+            "seconds the engine spent in each model stage (t2s: prefill and steps; prefill: the "
+            "prefill part of t2s; decode: SoVITS)",
+            labels=["model", "stage"],
+        )
         for name, s in stats.items():
             for stage in ("t2s", "prefill", "decode"):
                 c.add_metric([name, stage], s.stage_seconds[stage])
@@ -85,22 +92,38 @@ class ServerMetrics:
         self.models: ModelRegistry | None = None  # set by the app
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.batch_size = Histogram("fastsovits_batch_size", "rows per T2S decode step", buckets=BATCH_BUCKETS,
-                                    registry=r)
-        self.ttfa = Histogram("fastsovits_time_to_first_audio_seconds", "request start to first audio chunk",
-                              ["route"], buckets=TIME_BUCKETS, registry=r)
-        self.latency = Histogram("fastsovits_request_duration_seconds", "request start to last byte", ["route"],
-                                 buckets=TIME_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "fastsovits_batch_size", "rows per T2S decode step", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.ttfa = Histogram(
+            "fastsovits_time_to_first_audio_seconds",
+            "request start to first audio chunk",
+            ["route"],
+            buckets=TIME_BUCKETS,
+            registry=r,
+        )
+        self.latency = Histogram(
+            "fastsovits_request_duration_seconds",
+            "request start to last byte",
+            ["route"],
+            buckets=TIME_BUCKETS,
+            registry=r,
+        )
         self.requests = Counter("fastsovits_requests", "finished requests", ["route", "status"], registry=r)
         self.errors = Counter("fastsovits_errors", "failed requests by error type", ["type"], registry=r)
-        self.cancelled = Counter("fastsovits_requests_cancelled", "requests aborted (client gone, timeout)",
-                                 ["reason"], registry=r)
-        self.rejected = Counter("fastsovits_requests_rejected", "requests refused by admission control (503)",
-                                registry=r)
+        self.cancelled = Counter(
+            "fastsovits_requests_cancelled", "requests aborted (client gone, timeout)", ["reason"], registry=r
+        )
+        self.rejected = Counter(
+            "fastsovits_requests_rejected", "requests refused by admission control (503)", registry=r
+        )
         self.audio_seconds = Counter("fastsovits_audio_seconds", "seconds of audio sent", registry=r)
-        self.voice_features = Counter("fastsovits_voice_features",
-                                      "references of stored voices, by source: read from the store or computed",
-                                      ["source"], registry=r)
+        self.voice_features = Counter(
+            "fastsovits_voice_features",
+            "references of stored voices, by source: read from the store or computed",
+            ["source"],
+            registry=r,
+        )
         self.in_flight = Gauge("fastsovits_requests_in_flight", "requests admitted and not finished", registry=r)
         self._steps: deque[tuple[int, int]] = deque()  # (second, tokens) buckets of the rate window
         self._lock = threading.Lock()

@@ -39,8 +39,9 @@ class Resident:
 
 
 class ModelRegistry:
-    def __init__(self, default: ModelSpec, config: ServerConfig,
-                 on_load: Callable[[object], None] | None = None) -> None:
+    def __init__(
+        self, default: ModelSpec, config: ServerConfig, on_load: Callable[[object], None] | None = None
+    ) -> None:
         self.config = config
         self.specs: dict[str, ModelSpec] = {default.name: default}
         self.default_name = default.name
@@ -98,12 +99,22 @@ class ModelRegistry:
         from fastsovits.api import TTS
 
         t0 = time.perf_counter()
-        options = {k: v for k, v in (("num_slots", self.config.num_slots), ("max_len", self.config.max_len))
-                   if v is not None}
-        tts = TTS.from_pretrained(spec.path, gpt=spec.gpt, sovits=spec.sovits, hubert_dir=spec.hubert_dir,
-                                  bert_dir=spec.bert_dir, sv=spec.sv, version=spec.version,
-                                  device=self.config.device, dtype=self.config.dtype,
-                                  cuda_graphs=self.config.cuda_graphs, **options)
+        options = {
+            k: v for k, v in (("num_slots", self.config.num_slots), ("max_len", self.config.max_len)) if v is not None
+        }
+        tts = TTS.from_pretrained(
+            spec.path,
+            gpt=spec.gpt,
+            sovits=spec.sovits,
+            hubert_dir=spec.hubert_dir,
+            bert_dir=spec.bert_dir,
+            sv=spec.sv,
+            version=spec.version,
+            device=self.config.device,
+            dtype=self.config.dtype,
+            cuda_graphs=self.config.cuda_graphs,
+            **options,
+        )
         if self.on_load is not None:
             self.on_load(tts)
         nbytes = tts.memory().total
@@ -118,8 +129,9 @@ class ModelRegistry:
             await to_thread.run_sync(res.tts.close)
         while True:
             over_count = len(self.resident) > cfg.max_models
-            over_bytes = cfg.max_model_bytes is not None and sum(
-                r.nbytes for r in self.resident.values()) > cfg.max_model_bytes
+            over_bytes = (
+                cfg.max_model_bytes is not None and sum(r.nbytes for r in self.resident.values()) > cfg.max_model_bytes
+            )
             idle = [r for n, r in self.resident.items() if r.leases == 0 and n != keep]
             if not (over_count or over_bytes) or not idle:
                 return

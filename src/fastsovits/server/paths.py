@@ -9,8 +9,10 @@ from fastsovits.server.errors import ForbiddenPath, NotFound
 
 def resolve_inside(root: Path | None, name: str, what: str) -> Path:
     if root is None:
-        raise ForbiddenPath(f"this server reads no {what} a client names ({name!r}); upload a voice with "
-                            "POST /v1/voices, or ask the operator to start the server with the matching --*-root")
+        raise ForbiddenPath(
+            f"this server reads no {what} a client names ({name!r}); upload a voice with "
+            "POST /v1/voices, or ask the operator to start the server with the matching --*-root"
+        )
     if not name or "\x00" in name:
         raise ForbiddenPath(f"{what} {name!r} is not a valid path")
     base = Path(root).resolve()

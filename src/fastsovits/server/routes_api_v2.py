@@ -53,8 +53,9 @@ def _clip_paths(st, body: TTSRequest) -> list[Path]:
     for name, path in zip(named, paths):
         size = path.stat().st_size
         if size > cfg.max_clip_bytes:
-            raise PayloadTooLarge(f"reference audio {name!r} has {size} bytes; this server reads at most "
-                                  f"{cfg.max_clip_bytes}")
+            raise PayloadTooLarge(
+                f"reference audio {name!r} has {size} bytes; this server reads at most {cfg.max_clip_bytes}"
+            )
     return paths
 
 
@@ -80,8 +81,14 @@ def _voice(st, body: TTSRequest) -> Voice | Callable[[], Voice]:
 
         def load() -> Voice:
             clips = _read_clips(paths, cfg.max_audio_seconds)
-            return Voice("(request)", clips[0], body.prompt_text or None, (body.prompt_lang or "").lower() or None,
-                         tuple(clips[1:]), source="request")
+            return Voice(
+                "(request)",
+                clips[0],
+                body.prompt_text or None,
+                (body.prompt_lang or "").lower() or None,
+                tuple(clips[1:]),
+                source="request",
+            )
 
         return load
     default = st.default_voice()
@@ -180,13 +187,16 @@ async def _set_weights(request: Request, weights_path: str | None, kind: str):
     except FastSovitsError as e:  # its message may name server paths: the client gets its own name back
         _undeclare(st, spec, known)
         log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
-        raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for "
-                             f"this model ({type(e).__name__})") from None
+        raise InvalidWeights(
+            f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for "
+            f"this model ({type(e).__name__})"
+        ) from None
     except Exception as e:  # noqa: BLE001 - a file of the wrong kind fails anywhere in the loader
         _undeclare(st, spec, known)
         log.info("/set_%s_weights %r failed: %s: %s", kind, weights_path, type(e).__name__, e)
-        raise InvalidWeights(f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for this "
-                             "model") from None
+        raise InvalidWeights(
+            f"weights_path {weights_path!r} is not a usable {kind.upper()} weights file for this model"
+        ) from None
     finally:
         st.service.admission.exit()
     st.models.default_name = spec.name
@@ -219,7 +229,7 @@ async def control(request: Request, background: BackgroundTasks, command: str | 
         try:
             body = await request.json()
         except ValueError:
-            raise InvalidParameter("the body must be a JSON object such as {\"command\": \"exit\"}") from None
+            raise InvalidParameter('the body must be a JSON object such as {"command": "exit"}') from None
         if not isinstance(body, dict):
             raise InvalidParameter(f"the body must be a JSON object, not {type(body).__name__}")
         command = body.get("command")

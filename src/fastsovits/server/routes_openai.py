@@ -18,8 +18,20 @@ from fastsovits.server.speech import SpeechJob, respond
 
 router = APIRouter()
 MODEL_ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-sovits", "fastsovits")
-OPENAI_VOICES = ("default", "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
-                 "verse")
+OPENAI_VOICES = (
+    "default",
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+)
 
 
 def named_voice(st, voice):
@@ -57,8 +69,19 @@ async def speech(request: Request, body: SpeechRequest):
 async def models(request: Request):
     st = request.app.state.fastsovits
     reg = st.models
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": "fastsovits",
-             "resident": name in reg.resident, "default": name == reg.default_name} for name in reg.specs]
-    data += [{"id": alias, "object": "model", "created": 0, "owned_by": "fastsovits", "alias_of": reg.default_name}
-             for alias in MODEL_ALIASES]
+    data = [
+        {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "fastsovits",
+            "resident": name in reg.resident,
+            "default": name == reg.default_name,
+        }
+        for name in reg.specs
+    ]
+    data += [
+        {"id": alias, "object": "model", "created": 0, "owned_by": "fastsovits", "alias_of": reg.default_name}
+        for alias in MODEL_ALIASES
+    ]
     return {"object": "list", "data": data}

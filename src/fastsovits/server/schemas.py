@@ -125,10 +125,14 @@ def check_sizes(body: BaseModel, config: ServerConfig) -> None:
                 continue
             if name in TEXT_FIELDS:
                 if len(item) > config.max_text_chars:
-                    raise TextTooLong(f"{name} has {len(item)} characters; this server accepts "
-                                      f"{config.max_text_chars} (--max-text-chars)")
+                    raise TextTooLong(
+                        f"{name} has {len(item)} characters; this server accepts "
+                        f"{config.max_text_chars} (--max-text-chars)"
+                    )
             elif len(item) > config.max_field_chars:
-                raise PayloadTooLarge(f"{name} has {len(item)} characters; this server accepts {config.max_field_chars}")
+                raise PayloadTooLarge(
+                    f"{name} has {len(item)} characters; this server accepts {config.max_field_chars}"
+                )
 
 
 def api_v2_streaming(value) -> int:

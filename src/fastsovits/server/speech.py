@@ -121,8 +121,15 @@ class _Producer:
 class SpeechStream:
     """The audio of one admitted request; ``close()`` must run exactly once (idempotent)."""
 
-    def __init__(self, service: SpeechService, route: str, res: Resident, producer: _Producer, t0: float,
-                 scope: dict | None = None) -> None:
+    def __init__(
+        self,
+        service: SpeechService,
+        route: str,
+        res: Resident,
+        producer: _Producer,
+        t0: float,
+        scope: dict | None = None,
+    ) -> None:
         self.service, self.route, self.res, self.producer, self.t0 = service, route, res, producer, t0
         self.record = access_record(scope) if scope is not None else None
         self.deadline = t0 + service.config.request_timeout_s
@@ -235,8 +242,9 @@ class SpeechService:
             voice: Voice = job.voice if isinstance(job.voice, Voice) else await self._within(deadline, job.voice)
             res = await self.models.acquire(job.model or voice.model)
             ref = await self._within(deadline, self.reference_of, res, voice)
-            stream = SpeechStream(self, route, res, _Producer(res.tts, job, ref), t0,
-                                  request.scope if request is not None else None)
+            stream = SpeechStream(
+                self, route, res, _Producer(res.tts, job, ref), t0, request.scope if request is not None else None
+            )
             stream.first = await stream.next(request)
             return stream
         except BaseException as e:
@@ -265,11 +273,17 @@ def sentence_headers(sentences: list[SentenceResult]) -> dict[str, str]:
     ordered = sorted(sentences, key=lambda s: s.index)
     retried = {str(s.index): list(s.retries) for s in ordered if s.retries}
     flagged = {str(s.index): s.guard for s in ordered if s.guard}
-    summary = {"sentences": len(ordered), "retries": sum(len(s.retries) for s in ordered), "retried": retried,
-               "unresolved": flagged}
-    return {"X-Stop-Reasons": ",".join(s.stop_reason.value for s in ordered),
-            "X-Capped-Sentences": ",".join(str(i) for i in capped_indices(ordered)),
-            "X-Guard-Summary": json.dumps(summary, separators=(",", ":"))}
+    summary = {
+        "sentences": len(ordered),
+        "retries": sum(len(s.retries) for s in ordered),
+        "retried": retried,
+        "unresolved": flagged,
+    }
+    return {
+        "X-Stop-Reasons": ",".join(s.stop_reason.value for s in ordered),
+        "X-Capped-Sentences": ",".join(str(i) for i in capped_indices(ordered)),
+        "X-Guard-Summary": json.dumps(summary, separators=(",", ":")),
+    }
 
 
 def timestamps_header(timestamps: list[dict]) -> dict[str, str]:
@@ -291,8 +305,17 @@ def _sse_delta(data: bytes) -> bytes:
     return sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}) if data else b""
 
 
-async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, streaming: bool, request,
-                  out_rate: int | None = None, headers: dict | None = None, sse: bool = False) -> Response:
+async def respond(
+    service: SpeechService,
+    job: SpeechJob,
+    route: str,
+    fmt: str,
+    streaming: bool,
+    request,
+    out_rate: int | None = None,
+    headers: dict | None = None,
+    sse: bool = False,
+) -> Response:
     """The whole response: a complete file, or a stream that starts with the first chunk.
 
     ``sse``: the stream is OpenAI's server-sent events instead of raw bytes: ``speech.audio.delta``
@@ -332,12 +355,19 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             yield frame(await to_thread.run_sync(encoder.finish))
             if sse:
                 chars = len(job.text)
-                yield sse_event({"type": "speech.audio.done",
-                                 "usage": {"input_tokens": chars, "output_tokens": stream.samples_out,
-                                           "total_tokens": chars + stream.samples_out},
-                                 "sentences": [s.to_dict() for s in stream.sentences],
-                                 "capped": capped_indices(stream.sentences),
-                                 "timestamps": await stream.timestamps()})
+                yield sse_event(
+                    {
+                        "type": "speech.audio.done",
+                        "usage": {
+                            "input_tokens": chars,
+                            "output_tokens": stream.samples_out,
+                            "total_tokens": chars + stream.samples_out,
+                        },
+                        "sentences": [s.to_dict() for s in stream.sentences],
+                        "capped": capped_indices(stream.sentences),
+                        "timestamps": await stream.timestamps(),
+                    }
+                )
             status = 200
         except (asyncio.CancelledError, GeneratorExit):
             service.metrics.cancelled.labels("disconnect").inc()
@@ -346,12 +376,10 @@ async def respond(service: SpeechService, job: SpeechJob, route: str, fmt: str, 
             status = _status(e)
             service.metrics.errors.labels(type(e).__name__).inc()
             service.metrics.cancelled.labels("stream_error").inc()
-            log.warning("stream of %s failed after %d samples: %s: %s", route, stream.samples_out,
-                        type(e).__name__, e)
+            log.warning("stream of %s failed after %d samples: %s: %s", route, stream.samples_out, type(e).__name__, e)
             if not sse:  # raw audio has no place for an error: cut the connection (no final chunk)
                 raise StreamAborted(f"{type(e).__name__}: {e}") from None
-            yield sse_event({"type": "error", "error": {"type": type(e).__name__, "message": str(e),
-                                                        "code": status}})
+            yield sse_event({"type": "error", "error": {"type": type(e).__name__, "message": str(e), "code": status}})
         finally:
             encoder.close()
             stream.close(status)

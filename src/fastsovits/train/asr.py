@@ -40,8 +40,15 @@ class Transcriber(Protocol):
 class FasterWhisperTranscriber:
     """faster-whisper (CTranslate2) recogniser; needs ``pip install 'fastsovits[asr]'``."""
 
-    def __init__(self, model: str = "large-v3", device: str = "auto", compute_type: str = "default",
-                 language: str | None = None, beam_size: int = 5, allow_download: bool = False) -> None:
+    def __init__(
+        self,
+        model: str = "large-v3",
+        device: str = "auto",
+        compute_type: str = "default",
+        language: str | None = None,
+        beam_size: int = 5,
+        allow_download: bool = False,
+    ) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as e:
@@ -49,16 +56,21 @@ class FasterWhisperTranscriber:
         self.language = None if language in (None, "", "auto") else language
         self.beam_size = beam_size
         try:
-            self.model = WhisperModel(model, device=device, compute_type=compute_type,
-                                      local_files_only=not allow_download)  # fmt: skip
+            self.model = WhisperModel(
+                model, device=device, compute_type=compute_type, local_files_only=not allow_download
+            )
         except Exception as e:  # noqa: BLE001 - faster-whisper raises many kinds for a missing model
             hint = "" if allow_download else " (pass a local model folder, or allow downloading it)"
             raise MissingResource(f"cannot load the faster-whisper model {model!r}{hint}: {e}") from e
 
     def transcribe(self, path: Path) -> Transcript:
-        segments, info = self.model.transcribe(str(path), beam_size=self.beam_size, vad_filter=True,
-                                               vad_parameters={"min_silence_duration_ms": 700},
-                                               language=self.language)  # fmt: skip
+        segments, info = self.model.transcribe(
+            str(path),
+            beam_size=self.beam_size,
+            vad_filter=True,
+            vad_parameters={"min_silence_duration_ms": 700},
+            language=self.language,
+        )
         return Transcript("".join(s.text for s in segments).strip(), str(info.language))
 
 
@@ -76,8 +88,13 @@ def list_line(path: Path, speaker: str, transcript: Transcript) -> str:
     return f"{path}|{speaker}|{transcript.language.upper()}|{text}"
 
 
-def transcribe_folder(in_dir: str | Path, transcriber: Transcriber, out_list: str | Path | None = None,
-                      speaker: str | None = None, progress: bool = True) -> TranscribeResult:
+def transcribe_folder(
+    in_dir: str | Path,
+    transcriber: Transcriber,
+    out_list: str | Path | None = None,
+    speaker: str | None = None,
+    progress: bool = True,
+) -> TranscribeResult:
     """Transcribe every audio clip of ``in_dir`` (sorted by name) into a ``.list`` file."""
     from tqdm import tqdm
 

@@ -88,8 +88,9 @@ class GPTTrainConfig(CommonTrainConfig):
         if self.loss_reduction not in ("mean", "sum"):
             raise InvalidParameter(f"loss_reduction must be 'mean' or 'sum', got {self.loss_reduction!r}")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0:
-            raise InvalidParameter(f"bad LR settings: lr={self.lr}, min_lr_ratio={self.min_lr_ratio}, "
-                                   f"warmup_steps={self.warmup_steps}")
+            raise InvalidParameter(
+                f"bad LR settings: lr={self.lr}, min_lr_ratio={self.min_lr_ratio}, warmup_steps={self.warmup_steps}"
+            )
         if len(self.betas) != 2:
             raise InvalidParameter(f"betas must be two floats, got {self.betas!r}")
 
@@ -119,11 +120,14 @@ class SovitsTrainConfig(CommonTrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.lr > 0 or not 0 < self.lr_decay <= 1 or not 0 < self.text_low_lr_rate <= 1:
-            raise InvalidParameter(f"bad LR settings: lr={self.lr}, lr_decay={self.lr_decay}, "
-                                   f"text_low_lr_rate={self.text_low_lr_rate}")
+            raise InvalidParameter(
+                f"bad LR settings: lr={self.lr}, lr_decay={self.lr_decay}, text_low_lr_rate={self.text_low_lr_rate}"
+            )
         if self.segment_frames < 0 or not 0 <= self.min_sec < self.max_sec:
-            raise InvalidParameter(f"bad segment/duration settings: segment_frames={self.segment_frames}, "
-                                   f"min_sec={self.min_sec}, max_sec={self.max_sec}")
+            raise InvalidParameter(
+                f"bad segment/duration settings: segment_frames={self.segment_frames}, "
+                f"min_sec={self.min_sec}, max_sec={self.max_sec}"
+            )
         if len(self.disc_channels) != 5 or len(self.disc_scale_channels) != 6:
             raise InvalidParameter("disc_channels needs 5 widths and disc_scale_channels 6")
 
@@ -192,7 +196,9 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: di
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise InvalidParameter(f"config file {str(path)!r} must hold a mapping of fields, got {type(data).__name__}")
+            raise InvalidParameter(
+                f"config file {str(path)!r} must hold a mapping of fields, got {type(data).__name__}"
+            )
         config = with_overrides(config, data)
     return with_overrides(config, overrides)
 

@@ -32,8 +32,6 @@ HOP = 640
 CODEBOOK, BERT_DIM, SSL_DIM, SV_DIM, SAMPLE_RATE = L.CODEBOOK, L.BERT_DIM, L.SSL_DIM, L.SV_DIM, L.SAMPLE_RATE
 
 
-
-
 _load_tensor = L.load_tensor
 
 
@@ -63,13 +61,27 @@ class T2SBatch:
     names: list[str]
 
     def to(self, device: torch.device | str) -> T2SBatch:
-        return T2SBatch(self.phones.to(device), self.phone_lens.to(device), self.bert.to(device),
-                        self.codes.to(device), self.code_lens.to(device), self.names)  # fmt: skip
+        return T2SBatch(
+            self.phones.to(device),
+            self.phone_lens.to(device),
+            self.bert.to(device),
+            self.codes.to(device),
+            self.code_lens.to(device),
+            self.names,
+        )
 
 
 class T2SDataset(Dataset):
-    def __init__(self, exp_dir: str | Path, symbol_version: str = "v2", *, max_sec: float = 54.0,
-                 min_ps_ratio: float = 3.0, max_ps_ratio: float = 25.0, min_items: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        exp_dir: str | Path,
+        symbol_version: str = "v2",
+        *,
+        max_sec: float = 54.0,
+        min_ps_ratio: float = 3.0,
+        max_ps_ratio: float = 25.0,
+        min_items: int = 0,
+    ) -> None:
         self.exp_dir = Path(exp_dir)
         exp = L.ExperimentLayout(self.exp_dir)
         texts = {name: e.phones for name, e in exp.read_name2text().items()}
@@ -111,8 +123,10 @@ class T2SDataset(Dataset):
                     continue
             items.append(T2SItem(name, ids, codes, bert if bert.is_file() else None))
         if not items:
-            raise InvalidInput(f"{str(self.exp_dir)!r}: no usable GPT training item ({len(self.skipped)} skipped: "
-                               f"{dict(list(self.skipped.items())[:3])})")  # fmt: skip
+            raise InvalidInput(
+                f"{str(self.exp_dir)!r}: no usable GPT training item ({len(self.skipped)} skipped: "
+                f"{dict(list(self.skipped.items())[:3])})"
+            )
         self.unique = len(items)
         self.items = _repeat(items, min_items)
 
@@ -139,8 +153,14 @@ def collate_t2s(rows: Sequence[dict], eos: int = 1024) -> T2SBatch:
         phones[i, : len(r["phones"])] = r["phones"]
         codes[i, : len(r["codes"])] = r["codes"]
         bert[i, :, : r["bert"].shape[1]] = r["bert"]
-    return T2SBatch(phones, torch.tensor([len(r["phones"]) for r in rows]), bert, codes,
-                    torch.tensor([len(r["codes"]) for r in rows]), [r["name"] for r in rows])  # fmt: skip
+    return T2SBatch(
+        phones,
+        torch.tensor([len(r["phones"]) for r in rows]),
+        bert,
+        codes,
+        torch.tensor([len(r["codes"]) for r in rows]),
+        [r["name"] for r in rows],
+    )
 
 
 # ---- SoVITS -----------------------------------------------------------------------------------
@@ -166,14 +186,28 @@ class SovitsBatch:
     names: list[str]
 
     def to(self, device: torch.device | str) -> SovitsBatch:
-        return SovitsBatch(self.ssl.to(device), self.spec.to(device), self.spec_lens.to(device),
-                           self.wav.to(device), self.phones.to(device), self.phone_lens.to(device),
-                           None if self.sv is None else self.sv.to(device), self.names)  # fmt: skip
+        return SovitsBatch(
+            self.ssl.to(device),
+            self.spec.to(device),
+            self.spec_lens.to(device),
+            self.wav.to(device),
+            self.phones.to(device),
+            self.phone_lens.to(device),
+            None if self.sv is None else self.sv.to(device),
+            self.names,
+        )
 
 
 class SovitsDataset(Dataset):
-    def __init__(self, exp_dir: str | Path, model_version: str = "v2", *, min_sec: float = 0.6,
-                 max_sec: float = 54.0, min_items: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        exp_dir: str | Path,
+        model_version: str = "v2",
+        *,
+        min_sec: float = 0.6,
+        max_sec: float = 54.0,
+        min_items: int = 0,
+    ) -> None:
         import soundfile as sf
 
         self.exp_dir = Path(exp_dir)
@@ -209,8 +243,10 @@ class SovitsDataset(Dataset):
                 continue
             items.append(SovitsItem(name, ids, wav, ssl, sv if self.pro else None, frames))
         if not items:
-            raise InvalidInput(f"{str(self.exp_dir)!r}: no usable SoVITS training item ({len(self.skipped)} "
-                               f"skipped: {dict(list(self.skipped.items())[:3])})")  # fmt: skip
+            raise InvalidInput(
+                f"{str(self.exp_dir)!r}: no usable SoVITS training item ({len(self.skipped)} "
+                f"skipped: {dict(list(self.skipped.items())[:3])})"
+            )
         self.unique = len(items)
         self.items = _repeat(items, min_items)
 
@@ -235,8 +271,13 @@ class SovitsDataset(Dataset):
             raise InvalidInput(f"{it.name}: {ssl.shape[2]} HuBERT frames for {t} spectrogram frames")
         if ssl.shape[2] < t:  # the official loader pads one frame by replication
             ssl = F.pad(ssl, (0, t - ssl.shape[2]), mode="replicate")
-        row = {"name": it.name, "ssl": ssl[0, :, :t], "spec": spec, "wav": wav_t[:, : t * HOP],
-               "phones": torch.tensor(it.phone_ids)}  # fmt: skip
+        row = {
+            "name": it.name,
+            "ssl": ssl[0, :, :t],
+            "spec": spec,
+            "wav": wav_t[:, : t * HOP],
+            "phones": torch.tensor(it.phone_ids),
+        }
         if it.sv is not None:
             sv = _load_tensor(it.sv).float().reshape(-1)
             if sv.numel() != SV_DIM:
@@ -276,8 +317,16 @@ def collate_sovits(rows: Sequence[dict], min_frames: int = 0) -> SovitsBatch:
         wav[i, :, : r["wav"].shape[1]] = r["wav"]
         phones[i, : len(r["phones"])] = r["phones"]
     sv = torch.stack([r["sv"] for r in rows]) if "sv" in rows[0] else None
-    return SovitsBatch(ssl, spec, torch.tensor([r["spec"].shape[1] for r in rows]), wav, phones,
-                       torch.tensor([len(r["phones"]) for r in rows]), sv, [r["name"] for r in rows])  # fmt: skip
+    return SovitsBatch(
+        ssl,
+        spec,
+        torch.tensor([r["spec"].shape[1] for r in rows]),
+        wav,
+        phones,
+        torch.tensor([len(r["phones"]) for r in rows]),
+        sv,
+        [r["name"] for r in rows],
+    )
 
 
 # ---- sampler ----------------------------------------------------------------------------------
@@ -291,9 +340,18 @@ class BucketBatchSampler(Sampler[list[int]]):
     number of batches (the list is padded by repeating batches), as DDP needs.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, boundaries: Sequence[int] | None = None,
-                 max_tokens: int = 0, shuffle: bool = True, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        boundaries: Sequence[int] | None = None,
+        max_tokens: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if batch_size < 1 or not 0 <= rank < world_size:
             raise InvalidInput(f"bad sampler settings: batch_size={batch_size}, rank={rank}, world={world_size}")
         self.lengths = list(lengths)

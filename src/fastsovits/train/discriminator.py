@@ -25,8 +25,12 @@ from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_t
 from fastsovits.errors import CheckpointError
 
 SLOPE = 0.1
-PERIODS = {"v1": (2, 3, 5, 7, 11), "v2": (2, 3, 5, 7, 11), "v2Pro": (2, 3, 5, 7, 11, 17, 23),
-           "v2ProPlus": (2, 3, 5, 7, 11, 17, 23)}  # fmt: skip
+PERIODS = {
+    "v1": (2, 3, 5, 7, 11),
+    "v2": (2, 3, 5, 7, 11),
+    "v2Pro": (2, 3, 5, 7, 11, 17, 23),
+    "v2ProPlus": (2, 3, 5, 7, 11, 17, 23),
+}
 PERIOD_CHANNELS = (32, 128, 512, 1024, 1024)
 SCALE_CHANNELS = (16, 64, 256, 1024, 1024, 1024)
 SCALE_GROUPS = (1, 4, 16, 64, 256, 1)
@@ -73,10 +77,18 @@ class ScaleDiscriminator(nn.Module):
         chans = [1, *channels]
         kernels, strides, pads = (15, 41, 41, 41, 41, 5), (1, 4, 4, 4, 4, 1), (7, 20, 20, 20, 20, 2)
         self.convs = nn.ModuleList(
-            weight_norm(nn.Conv1d(chans[i], chans[i + 1], kernels[i], strides[i], padding=pads[i],
-                                  groups=math.gcd(SCALE_GROUPS[i], chans[i], chans[i + 1])))
+            weight_norm(
+                nn.Conv1d(
+                    chans[i],
+                    chans[i + 1],
+                    kernels[i],
+                    strides[i],
+                    padding=pads[i],
+                    groups=math.gcd(SCALE_GROUPS[i], chans[i], chans[i + 1]),
+                )
+            )
             for i in range(6)
-        )  # fmt: skip
+        )
         self.conv_post = weight_norm(nn.Conv1d(chans[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -84,8 +96,12 @@ class ScaleDiscriminator(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    def __init__(self, version: str = "v2", period_channels: Sequence[int] = PERIOD_CHANNELS,
-                 scale_channels: Sequence[int] = SCALE_CHANNELS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        version: str = "v2",
+        period_channels: Sequence[int] = PERIOD_CHANNELS,
+        scale_channels: Sequence[int] = SCALE_CHANNELS,
+    ) -> None:
         super().__init__()
         if version not in PERIODS:
             raise ValueError(f"no discriminator periods for SoVITS version {version!r}")
@@ -145,8 +161,10 @@ def load_official_discriminator(disc: MultiPeriodDiscriminator, path: str | Path
     own = disc.state_dict()
     bad = [k for k in ours if k in own and tuple(ours[k].shape) != tuple(own[k].shape)]
     if bad:
-        raise CheckpointError(f"{str(path)!r}: discriminator weights of another shape, e.g. {bad[0]!r} "
-                              f"{tuple(ours[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}")  # fmt: skip
+        raise CheckpointError(
+            f"{str(path)!r}: discriminator weights of another shape, e.g. {bad[0]!r} "
+            f"{tuple(ours[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}"
+        )
     usable = {k: v.to(own[k].dtype) for k, v in ours.items() if k in own}
     if not usable:
         raise CheckpointError(f"{str(path)!r}: no discriminator key matches ours")

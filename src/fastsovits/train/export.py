@@ -26,8 +26,14 @@ def _atomic_target(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
 
 
-def export_gpt_weights(model: Text2Semantic, path: str | Path, *, epoch: int,
-                       official_config: Mapping[str, Any] | None = None, train_config: Any = None) -> Path:  # fmt: skip
+def export_gpt_weights(
+    model: Text2Semantic,
+    path: str | Path,
+    *,
+    epoch: int,
+    official_config: Mapping[str, Any] | None = None,
+    train_config: Any = None,
+) -> Path:
     """Write ``model`` as an official GPT ``.ckpt`` (atomically)."""
     from fastsovits.checkpoints.gpt import export_gpt
 
@@ -37,8 +43,12 @@ def export_gpt_weights(model: Text2Semantic, path: str | Path, *, epoch: int,
     data.setdefault("max_sec", 54)
     full["data"] = data
     if train_config is not None:
-        full["train"] = {**dict(full.get("train") or {}), "epochs": train_config.epochs,
-                         "batch_size": train_config.batch_size, "seed": train_config.seed}  # fmt: skip
+        full["train"] = {
+            **dict(full.get("train") or {}),
+            "epochs": train_config.epochs,
+            "batch_size": train_config.batch_size,
+            "seed": train_config.seed,
+        }
     tmp = _atomic_target(path)
     try:
         export_gpt(model, model.config, tmp, info=f"GPT-e{epoch}", official_config=full)
@@ -74,8 +84,9 @@ def plain_generator(model: Synthesizer) -> Synthesizer:
     return plain.eval()
 
 
-def export_sovits_weights(model: Synthesizer, path: str | Path, *, epoch: int, step: int,
-                          official_config: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
+def export_sovits_weights(
+    model: Synthesizer, path: str | Path, *, epoch: int, step: int, official_config: Mapping[str, Any] | None = None
+) -> Path:
     """Write a (training) generator as an official SoVITS ``.pth`` (atomically by the exporter)."""
     from fastsovits.checkpoints.sovits import export_sovits
 

@@ -87,8 +87,7 @@ def save_state(path: Path, kind: str, epoch: int, step: int, task_state: dict[st
     """Write the resume state atomically (a crash leaves the previous file intact)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    payload = {"format": STATE_FORMAT, "kind": kind, "epoch": epoch, "step": step, "task": task_state,
-               "config": config}  # fmt: skip
+    payload = {"format": STATE_FORMAT, "kind": kind, "epoch": epoch, "step": step, "task": task_state, "config": config}
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
@@ -101,8 +100,9 @@ def load_state(path: Path, kind: str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to read means a corrupt or foreign file
-        raise CheckpointError(f"resume state {str(path)!r} is corrupt or unreadable ({type(e).__name__}: "
-                              f"{str(e)[:200]}); {hint}") from e  # fmt: skip
+        raise CheckpointError(
+            f"resume state {str(path)!r} is corrupt or unreadable ({type(e).__name__}: {str(e)[:200]}); {hint}"
+        ) from e
     if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a fastsovits training state; {hint}")
     if payload.get("kind") != kind:
@@ -201,9 +201,20 @@ def _chunks(batches: Iterable, n: int) -> Iterable[list]:
         yield group
 
 
-def run_training(task: TrainTask, run_dir: str | Path, *, epochs: int, save_every: int, seed: int,
-                 grad_accum: int = 1, log_every: int = 1, resume: bool = True, env: DistEnv | None = None,
-                 progress: bool = False, config: dict | None = None) -> TrainResult:  # fmt: skip
+def run_training(
+    task: TrainTask,
+    run_dir: str | Path,
+    *,
+    epochs: int,
+    save_every: int,
+    seed: int,
+    grad_accum: int = 1,
+    log_every: int = 1,
+    resume: bool = True,
+    env: DistEnv | None = None,
+    progress: bool = False,
+    config: dict | None = None,
+) -> TrainResult:
     env = env or DistEnv()
     run_dir = Path(run_dir)
     state_path = run_dir / STATE_FILE
@@ -213,8 +224,10 @@ def run_training(task: TrainTask, run_dir: str | Path, *, epochs: int, save_ever
         try:
             task.load_state_dict(state["task"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"resume state {str(state_path)!r} does not fit this model/config: "
-                                  f"{str(e)[:300]}; delete it (or pass --no-resume) to start over") from e  # fmt: skip
+            raise CheckpointError(
+                f"resume state {str(state_path)!r} does not fit this model/config: "
+                f"{str(e)[:300]}; delete it (or pass --no-resume) to start over"
+            ) from e
         first, step = int(state["epoch"]) + 1, int(state["step"])
     log = MetricsLog(run_dir, env.is_main)
     result = TrainResult(run_dir, first, first - 1, step)

@@ -139,7 +139,9 @@ class _Run:
 
             model, _, info = load_sovits(self.cfg.sovits_path, device=self.cfg.device)
             if (info.symbol_version == "v1") != (self.cfg.version == "v1"):
-                raise InvalidParameter(f"{self.cfg.sovits_path} is a {info.model_version} model, not {self.cfg.version}")
+                raise InvalidParameter(
+                    f"{self.cfg.sovits_path} is a {info.model_version} model, not {self.cfg.version}"
+                )
             self.models.synthesizer = model
         return self.models.synthesizer
 
@@ -175,8 +177,11 @@ class _Run:
             except Exception as e:  # noqa: BLE001 - any G2P failure is this item's failure
                 self.fail(it, "text", e)
         by_name = {it.name: it for it in items}
-        todo = [e for n, e in entries.items() if by_name[n].language == "zh"
-                and (self.cfg.redo or not _readable(self.lay.load_bert, n))]  # fmt: skip
+        todo = [
+            e
+            for n, e in entries.items()
+            if by_name[n].language == "zh" and (self.cfg.redo or not _readable(self.lay.load_bert, n))
+        ]
         self.report.reused["bert"] = sum(1 for n in entries if by_name[n].language == "zh") - len(todo)
         if todo:
             try:
@@ -269,7 +274,7 @@ def prepare(cfg: PrepareConfig, models: Models | None = None) -> PrepareReport:
     L.write_name2text(lay.name2text, entries.values())  # checkpoint: G2P is not redone on resume
     run.audio_stage(run.alive(items))
     if pro:
-            run.sv_stage(run.alive(items))
+        run.sv_stage(run.alive(items))
     rows = run.semantic_stage(run.alive(items), old_sem)
     done = [it.name for it in run.alive(items) if it.name in entries and it.name in rows]
     L.write_name2text(lay.name2text, [entries[n] for n in done])
@@ -278,8 +283,9 @@ def prepare(cfg: PrepareConfig, models: Models | None = None) -> PrepareReport:
     run.report.seconds = round(time.perf_counter() - t0, 3)
     with L.atomic_path(lay.report) as tmp:
         tmp.write_text(run.report.to_json(), encoding="utf-8")
-    log.info("prepare: %d of %d items ready in %s (%d failed)", len(done), run.report.total, lay.root,
-             len(run.report.failed))  # fmt: skip
+    log.info(
+        "prepare: %d of %d items ready in %s (%d failed)", len(done), run.report.total, lay.root, len(run.report.failed)
+    )
     return run.report
 
 
@@ -289,8 +295,10 @@ def _check_inputs(cfg: PrepareConfig, models: Models) -> None:
         raise MissingResource(f"the list file {str(cfg.list_path)!r} does not exist")
     if cfg.wav_dir is not None and not Path(cfg.wav_dir).is_dir():
         raise MissingResource(f"the audio folder {str(cfg.wav_dir)!r} does not exist")
-    needs = [("hubert", cfg.hubert_dir, "--hubert (chinese-hubert-base folder)"),
-             ("synthesizer", cfg.sovits_path, "--sovits (pretrained s2G .pth)")]  # fmt: skip
+    needs = [
+        ("hubert", cfg.hubert_dir, "--hubert (chinese-hubert-base folder)"),
+        ("synthesizer", cfg.sovits_path, "--sovits (pretrained s2G .pth)"),
+    ]
     if cfg.version in PRO_VERSIONS:
         needs.append(("sv", cfg.sv_path, f"--sv (ERes2NetV2 checkpoint, needed for {cfg.version})"))
     if cfg.bert_dir is not None:

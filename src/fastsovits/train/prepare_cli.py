@@ -31,8 +31,15 @@ example:
 def _cmd_slice(a: argparse.Namespace) -> int:
     from fastsovits.train.slicer import SlicerConfig, slice_folder
 
-    cfg = SlicerConfig(threshold_db=a.threshold, min_length_ms=a.min_length, min_interval_ms=a.min_interval,
-                       hop_ms=a.hop_size, max_sil_kept_ms=a.max_sil_kept, max_peak=a.max, alpha=a.alpha)  # fmt: skip
+    cfg = SlicerConfig(
+        threshold_db=a.threshold,
+        min_length_ms=a.min_length,
+        min_interval_ms=a.min_interval,
+        hop_ms=a.hop_size,
+        max_sil_kept_ms=a.max_sil_kept,
+        max_peak=a.max,
+        alpha=a.alpha,
+    )
     summary = slice_folder(a.input, a.output, cfg, progress=not a.quiet)
     print(json.dumps({k: v for k, v in summary.items() if k != "written"}, ensure_ascii=False))
     return 1 if summary["failed"] and not summary["clips"] else 0
@@ -41,11 +48,22 @@ def _cmd_slice(a: argparse.Namespace) -> int:
 def _cmd_transcribe(a: argparse.Namespace) -> int:
     from fastsovits.train.asr import FasterWhisperTranscriber, transcribe_folder
 
-    asr = FasterWhisperTranscriber(a.model, device=a.device, compute_type=a.precision, language=a.language,
-                                   allow_download=a.download)  # fmt: skip
+    asr = FasterWhisperTranscriber(
+        a.model, device=a.device, compute_type=a.precision, language=a.language, allow_download=a.download
+    )
     res = transcribe_folder(a.input, asr, a.output, speaker=a.speaker, progress=not a.quiet)
-    print(json.dumps({"list": str(res.list_path), "written": res.written, "transcribed": res.transcribed,
-                      "reused": res.reused, "failed": res.failed}, ensure_ascii=False))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "list": str(res.list_path),
+                "written": res.written,
+                "transcribed": res.transcribed,
+                "reused": res.reused,
+                "failed": res.failed,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 
@@ -54,22 +72,44 @@ def _cmd_prepare(a: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO, format="%(message)s")
     cfg = PrepareConfig(
-        list_path=Path(a.list), exp_dir=Path(a.exp_dir), wav_dir=Path(a.wav_dir) if a.wav_dir else None,
-        version=a.version, hubert_dir=Path(a.hubert), sovits_path=Path(a.sovits),
-        bert_dir=Path(a.bert) if a.bert else None, sv_path=Path(a.sv) if a.sv else None, device=a.device,
-        half=a.half, batch_size=a.batch_size, min_seconds=a.min_seconds, redo=a.redo, progress=not a.quiet,
+        list_path=Path(a.list),
+        exp_dir=Path(a.exp_dir),
+        wav_dir=Path(a.wav_dir) if a.wav_dir else None,
+        version=a.version,
+        hubert_dir=Path(a.hubert),
+        sovits_path=Path(a.sovits),
+        bert_dir=Path(a.bert) if a.bert else None,
+        sv_path=Path(a.sv) if a.sv else None,
+        device=a.device,
+        half=a.half,
+        batch_size=a.batch_size,
+        min_seconds=a.min_seconds,
+        redo=a.redo,
+        progress=not a.quiet,
     )
     report = prepare(cfg)
-    print(json.dumps({"exp_dir": report.exp_dir, "ok": report.ok, "total": report.total,
-                      "failed": len(report.failed), "seconds": report.seconds}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "exp_dir": report.exp_dir,
+                "ok": report.ok,
+                "total": report.total,
+                "failed": len(report.failed),
+                "seconds": report.seconds,
+            }
+        )
+    )
     return 0 if report.ok else 1
 
 
 def add_commands(sub) -> None:
     """Register ``slice``, ``transcribe`` and ``prepare`` on an argparse sub-parsers object."""
-    sl = sub.add_parser("slice", help="cut long recordings at silences into 32 kHz clips (official defaults)",
-                        description="Silence-based slicer (RMS), the official WebUI defaults. Clips are written "
-                        "as <name>_<start>_<end>.wav (sample positions at 32 kHz).")  # fmt: skip
+    sl = sub.add_parser(
+        "slice",
+        help="cut long recordings at silences into 32 kHz clips (official defaults)",
+        description="Silence-based slicer (RMS), the official WebUI defaults. Clips are written "
+        "as <name>_<start>_<end>.wav (sample positions at 32 kHz).",
+    )
     sl.add_argument("input", help="an audio file or a folder of them")
     sl.add_argument("output", help="folder for the clips (created)")
     sl.add_argument("--threshold", type=float, default=-34.0, help="silence below this RMS level, dB (-34)")
@@ -82,9 +122,12 @@ def add_commands(sub) -> None:
     sl.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sl.set_defaults(func=_cmd_slice)
 
-    tr = sub.add_parser("transcribe", help="label clips with faster-whisper into a .list (extra: asr)",
-                        description="Write wav_path|speaker|LANG|text for every clip of a folder. Needs "
-                        "pip install 'fastsovits[asr]'. Resumes an existing output list.")  # fmt: skip
+    tr = sub.add_parser(
+        "transcribe",
+        help="label clips with faster-whisper into a .list (extra: asr)",
+        description="Write wav_path|speaker|LANG|text for every clip of a folder. Needs "
+        "pip install 'fastsovits[asr]'. Resumes an existing output list.",
+    )
     tr.add_argument("input", help="folder of clips")
     tr.add_argument("-o", "--output", help="the .list to write (default: <input>.list next to the folder)")
     tr.add_argument("--model", default="large-v3", help="faster-whisper model folder or size name (large-v3)")
@@ -96,10 +139,14 @@ def add_commands(sub) -> None:
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_transcribe)
 
-    pr = sub.add_parser("prepare", help="a .list + audio -> the official logs/<exp>/ training layout",
-                        description="Data preparation for fine-tuning (official steps 1-get-text, "
-                        "2-get-hubert-wav32k, 2-get-sv, 3-get-semantic).", epilog=PREPARE_EPILOG,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    pr = sub.add_parser(
+        "prepare",
+        help="a .list + audio -> the official logs/<exp>/ training layout",
+        description="Data preparation for fine-tuning (official steps 1-get-text, "
+        "2-get-hubert-wav32k, 2-get-sv, 3-get-semantic).",
+        epilog=PREPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     pr.add_argument("--list", required=True, help="annotation file wav_path|speaker|language|text")
     pr.add_argument("--exp-dir", required=True, help="experiment folder to write, e.g. logs/myvoice")
     pr.add_argument("--wav-dir", help="read audio as WAV_DIR/<basename of wav_path> (default: the listed paths)")

@@ -19,9 +19,22 @@ from fastsovits.errors import EmptyText, FastSovitsError, InvalidInput, Unsuppor
 from fastsovits.train.layout import TextEntry
 
 LIST_LANGUAGES = {
-    "ZH": "zh", "zh": "zh", "JP": "ja", "jp": "ja", "JA": "ja", "ja": "ja", "EN": "en", "en": "en", "En": "en",
-    "KO": "ko", "Ko": "ko", "ko": "ko", "yue": "yue", "YUE": "yue", "Yue": "yue",
-}  # fmt: skip
+    "ZH": "zh",
+    "zh": "zh",
+    "JP": "ja",
+    "jp": "ja",
+    "JA": "ja",
+    "ja": "ja",
+    "EN": "en",
+    "en": "en",
+    "En": "en",
+    "KO": "ko",
+    "Ko": "ko",
+    "ko": "ko",
+    "yue": "yue",
+    "YUE": "yue",
+    "Yue": "yue",
+}
 V1_LANGUAGES = ("zh", "ja", "en")
 PRE_REPLACEMENTS = (("%", "-"), ("￥", ","))
 
@@ -49,8 +62,9 @@ def _clean_path(raw: str) -> str:
     return raw.strip().strip('"').strip("'").strip()
 
 
-def parse_list(path: str | Path, wav_dir: str | Path | None = None,
-               version: str = "v2") -> tuple[list[ListItem], list[BadLine]]:
+def parse_list(
+    path: str | Path, wav_dir: str | Path | None = None, version: str = "v2"
+) -> tuple[list[ListItem], list[BadLine]]:
     """Parse a ``wav_path|speaker|language|text`` file; bad lines are returned, not raised.
 
     With ``wav_dir`` the audio is ``wav_dir/<basename>`` (official ``inp_wav_dir``); otherwise the

@@ -151,8 +151,9 @@ def loudness_mix(chunk: np.ndarray, max_peak: float, alpha: float) -> np.ndarray
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
 
 
-def slice_folder(src: str | Path, dest: str | Path, config: SlicerConfig = SlicerConfig(),
-                 progress: bool = True) -> dict:
+def slice_folder(
+    src: str | Path, dest: str | Path, config: SlicerConfig = SlicerConfig(), progress: bool = True
+) -> dict:
     """Slice every audio file of ``src`` (or the one file ``src``) into ``dest``; returns a summary.
 
     Files that cannot be read are reported (logged, listed under ``failed``) and skipped.

@@ -104,8 +104,16 @@ class GeneratorOutput:
     mask: Tensor  # [B, 1, W]
 
 
-def generator_forward(model: Synthesizer, ssl: Tensor, spec: Tensor, spec_lens: Tensor, phones: Tensor,
-                      phone_lens: Tensor, sv: Tensor | None, segment_frames: int) -> GeneratorOutput:  # fmt: skip
+def generator_forward(
+    model: Synthesizer,
+    ssl: Tensor,
+    spec: Tensor,
+    spec_lens: Tensor,
+    phones: Tensor,
+    phone_lens: Tensor,
+    sv: Tensor | None,
+    segment_frames: int,
+) -> GeneratorOutput:
     """ssl [B, 768, W], spec [B, 1025, W] (W even), phones [B, N], sv [B, 20480] (Pro) -> outputs."""
     c = model.config
     mask = length_mask(spec_lens, spec.shape[2], spec.dtype)  # [B, 1, W]
@@ -150,9 +158,17 @@ def generator_param_groups(model: Synthesizer, lr: float, low_rate: float) -> li
 class SovitsTask:
     kind = "sovits"
 
-    def __init__(self, model: Synthesizer, disc: MultiPeriodDiscriminator, dataset: SovitsDataset,
-                 cfg: SovitsTrainConfig, env: DistEnv, exp_name: str, official_config: dict | None = None,
-                 weights_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Synthesizer,
+        disc: MultiPeriodDiscriminator,
+        dataset: SovitsDataset,
+        cfg: SovitsTrainConfig,
+        env: DistEnv,
+        exp_name: str,
+        official_config: dict | None = None,
+        weights_dir: Path | None = None,
+    ) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         if env.distributed and cfg.grad_accum > 1:
@@ -169,28 +185,50 @@ class SovitsTask:
         self.gen = DDP(gen) if env.distributed else gen
         self.disc_ddp = DDP(self.disc) if env.distributed else self.disc
         self.spec_to_mel = SpecToMel().to(env.device)
-        self.optim_g = torch.optim.AdamW(generator_param_groups(self.model, cfg.lr, cfg.text_low_lr_rate), cfg.lr,
-                                         betas=tuple(cfg.betas), eps=cfg.eps, foreach=True)  # fmt: skip
-        self.optim_d = torch.optim.AdamW(self.disc.parameters(), cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                         foreach=True)
+        self.optim_g = torch.optim.AdamW(
+            generator_param_groups(self.model, cfg.lr, cfg.text_low_lr_rate),
+            cfg.lr,
+            betas=tuple(cfg.betas),
+            eps=cfg.eps,
+            foreach=True,
+        )
+        self.optim_d = torch.optim.AdamW(
+            self.disc.parameters(), cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, foreach=True
+        )
         self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, cfg.lr_decay)
         self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, cfg.lr_decay)
         self.scaler = grad_scaler(cfg.precision, env.device)
-        self.sampler = BucketBatchSampler(dataset.lengths(), cfg.batch_size, boundaries=cfg.buckets, seed=cfg.seed,
-                                          rank=env.rank, world_size=env.world_size)  # fmt: skip
+        self.sampler = BucketBatchSampler(
+            dataset.lengths(),
+            cfg.batch_size,
+            boundaries=cfg.buckets,
+            seed=cfg.seed,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
 
     # ---- TrainTask ----
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.model.state_dict(), "discriminator": self.disc.state_dict(),
-                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
-                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-                "scaler": self.scaler.state_dict()}  # fmt: skip
+        return {
+            "generator": self.model.state_dict(),
+            "discriminator": self.disc.state_dict(),
+            "optim_g": self.optim_g.state_dict(),
+            "optim_d": self.optim_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["generator"])
         self.disc.load_state_dict(state["discriminator"])
-        for key, obj in (("optim_g", self.optim_g), ("optim_d", self.optim_d), ("sched_g", self.sched_g),
-                         ("sched_d", self.sched_d), ("scaler", self.scaler)):  # fmt: skip
+        for key, obj in (
+            ("optim_g", self.optim_g),
+            ("optim_d", self.optim_d),
+            ("sched_g", self.sched_g),
+            ("sched_d", self.sched_d),
+            ("scaler", self.scaler),
+        ):
             obj.load_state_dict(state[key])
 
     def steps_per_epoch(self) -> int:
@@ -198,8 +236,12 @@ class SovitsTask:
 
     def batches(self, epoch: int) -> DataLoader:
         self.sampler.set_epoch(epoch)
-        return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=self.cfg.num_workers,
-                          collate_fn=functools.partial(collate_sovits, min_frames=self.segment))  # fmt: skip
+        return DataLoader(
+            self.dataset,
+            batch_sampler=self.sampler,
+            num_workers=self.cfg.num_workers,
+            collate_fn=functools.partial(collate_sovits, min_frames=self.segment),
+        )
 
     def _clip(self, params) -> float:
         params = [p for p in params if p.grad is not None]
@@ -242,8 +284,13 @@ class SovitsTask:
                 adv, fm = generator_loss(fake), feature_loss(fmap_r, fmap_g)
                 total = adv + cfg.c_fm * fm + cfg.c_mel * mel + cfg.c_kl * kl
                 self.scaler.scale(total / n).backward()
-                for k, v in (("loss/g_adv", adv), ("loss/fm", fm), ("loss/mel", mel), ("loss/kl", kl),
-                             ("loss/g_total", total)):  # fmt: skip
+                for k, v in (
+                    ("loss/g_adv", adv),
+                    ("loss/fm", fm),
+                    ("loss/mel", mel),
+                    ("loss/kl", kl),
+                    ("loss/g_total", total),
+                ):
                     m[k] = m.get(k, 0.0) + float(v.detach()) / n
         finally:
             for p in self.disc.parameters():
@@ -268,8 +315,9 @@ class SovitsTask:
         return [export_sovits_weights(self.model, out, epoch=epoch, step=step, official_config=self.official_config)]
 
 
-def build_models(pretrained_g: str | Path, pretrained_d: str | Path | None, cfg: SovitsTrainConfig,
-                 version: str | None = None) -> tuple[Synthesizer, MultiPeriodDiscriminator, dict]:  # fmt: skip
+def build_models(
+    pretrained_g: str | Path, pretrained_d: str | Path | None, cfg: SovitsTrainConfig, version: str | None = None
+) -> tuple[Synthesizer, MultiPeriodDiscriminator, dict]:
     """Training generator (weight-norm parametrised, with posterior) and discriminator, warm-started."""
     from fastsovits.checkpoints.sovits import load_sovits
 
@@ -285,10 +333,18 @@ def build_models(pretrained_g: str | Path, pretrained_d: str | Path | None, cfg:
     return model, disc, dict(info.official_config)
 
 
-def train_sovits(exp_dir: str | Path, pretrained_g: str | Path, cfg: SovitsTrainConfig | None = None, *,
-                 pretrained_d: str | Path | None = None, version: str | None = None,
-                 run_dir: str | Path | None = None, weights_dir: str | Path | None = None,
-                 exp_name: str | None = None, resume: bool = True) -> TrainResult:  # fmt: skip
+def train_sovits(
+    exp_dir: str | Path,
+    pretrained_g: str | Path,
+    cfg: SovitsTrainConfig | None = None,
+    *,
+    pretrained_d: str | Path | None = None,
+    version: str | None = None,
+    run_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    exp_name: str | None = None,
+    resume: bool = True,
+) -> TrainResult:
     """Fine-tune the SoVITS generator of ``pretrained_g`` (and discriminator ``pretrained_d``) on ``exp_dir``.
 
     Writes ``<run_dir>/state_latest.pt``, ``train_log.jsonl`` and official-format weights
@@ -299,14 +355,33 @@ def train_sovits(exp_dir: str | Path, pretrained_g: str | Path, cfg: SovitsTrain
     env = init_distributed(cfg.device)
     torch.manual_seed(cfg.seed)
     model, disc, official = build_models(pretrained_g, pretrained_d, cfg, version)
-    dataset = SovitsDataset(exp_dir, model.config.version, min_sec=cfg.min_sec, max_sec=cfg.max_sec,
-                            min_items=cfg.min_items)  # fmt: skip
+    dataset = SovitsDataset(
+        exp_dir, model.config.version, min_sec=cfg.min_sec, max_sec=cfg.max_sec, min_items=cfg.min_items
+    )
     for name, why in dataset.skipped.items():
         log.warning("SoVITS training skips %s: %s", name, why)
     run_dir = Path(run_dir) if run_dir is not None else exp_dir / f"logs_s2_{model.config.version}"
     official["name"] = exp_name or exp_dir.name
-    task = SovitsTask(model, disc, dataset, cfg, env, exp_name or exp_dir.name, official,
-                      Path(weights_dir) if weights_dir is not None else None)  # fmt: skip
-    return run_training(task, run_dir, epochs=cfg.epochs, save_every=cfg.save_every, seed=cfg.seed,
-                        grad_accum=cfg.grad_accum, log_every=cfg.log_every, resume=resume, env=env,
-                        progress=cfg.progress, config=cfg.to_dict())  # fmt: skip
+    task = SovitsTask(
+        model,
+        disc,
+        dataset,
+        cfg,
+        env,
+        exp_name or exp_dir.name,
+        official,
+        Path(weights_dir) if weights_dir is not None else None,
+    )
+    return run_training(
+        task,
+        run_dir,
+        epochs=cfg.epochs,
+        save_every=cfg.save_every,
+        seed=cfg.seed,
+        grad_accum=cfg.grad_accum,
+        log_every=cfg.log_every,
+        resume=resume,
+        env=env,
+        progress=cfg.progress,
+        config=cfg.to_dict(),
+    )

@@ -40,8 +40,9 @@ class _Teacher(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, phones: Tensor, phone_lens: Tensor, bert: Tensor, codes: Tensor,
-                code_lens: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def forward(
+        self, phones: Tensor, phone_lens: Tensor, bert: Tensor, codes: Tensor, code_lens: Tensor
+    ) -> tuple[Tensor, Tensor]:
         _, logits, targets = self.model.training_loss(phones, phone_lens, bert, codes, code_lens)
         return logits, targets  # [B, T+1, V], [B, T+1]
 
@@ -111,17 +112,30 @@ def make_optimizer(model: nn.Module, cfg: GPTTrainConfig) -> torch.optim.AdamW:
 class GPTTask:
     kind = "gpt"
 
-    def __init__(self, model: Text2Semantic, dataset: T2SDataset, cfg: GPTTrainConfig, env: DistEnv,
-                 exp_name: str, official_config: dict | None = None,
-                 weights_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Text2Semantic,
+        dataset: T2SDataset,
+        cfg: GPTTrainConfig,
+        env: DistEnv,
+        exp_name: str,
+        official_config: dict | None = None,
+        weights_dir: Path | None = None,
+    ) -> None:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         self.model, self.dataset, self.cfg, self.env = model.to(env.device).train(), dataset, cfg, env
         self.exp_name, self.official_config, self.weights_dir = exp_name, official_config, weights_dir
         teacher = _Teacher(self.model)
         self.teacher = DDP(teacher) if env.distributed else teacher
-        self.sampler = BucketBatchSampler(dataset.lengths(), cfg.batch_size, max_tokens=cfg.max_tokens_per_batch,
-                                          seed=cfg.seed, rank=env.rank, world_size=env.world_size)  # fmt: skip
+        self.sampler = BucketBatchSampler(
+            dataset.lengths(),
+            cfg.batch_size,
+            max_tokens=cfg.max_tokens_per_batch,
+            seed=cfg.seed,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
         self.optimizer = make_optimizer(self.model, cfg)
         total = cfg.epochs * -(-len(self.sampler) // cfg.grad_accum)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, total, cfg))
@@ -129,8 +143,12 @@ class GPTTask:
 
     # ---- TrainTask ----
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}  # fmt: skip
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -143,8 +161,9 @@ class GPTTask:
 
     def batches(self, epoch: int) -> DataLoader:
         self.sampler.set_epoch(epoch)
-        return DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate_t2s,
-                          num_workers=self.cfg.num_workers)  # fmt: skip
+        return DataLoader(
+            self.dataset, batch_sampler=self.sampler, collate_fn=collate_t2s, num_workers=self.cfg.num_workers
+        )
 
     def micro_loss(self, batch: T2SBatch) -> tuple[Tensor, dict[str, float]]:
         b = batch.to(self.env.device)
@@ -158,8 +177,11 @@ class GPTTask:
             rej, rej_lens = rejected_codes(b.codes, b.code_lens, self.model.config.eos)
             with autocast(self.cfg.precision, self.env.device):
                 rlogits, rtargets = self.teacher(b.phones, b.phone_lens, b.bert, rej, rej_lens)
-            dpo = dpo_loss(sequence_logp(logits, targets, b.code_lens), sequence_logp(rlogits, rtargets, rej_lens),
-                           self.cfg.dpo_beta)  # fmt: skip
+            dpo = dpo_loss(
+                sequence_logp(logits, targets, b.code_lens),
+                sequence_logp(rlogits, rtargets, rej_lens),
+                self.cfg.dpo_beta,
+            )
             loss = loss + dpo
             metrics["loss/dpo"] = float(dpo.detach())
         return loss, metrics
@@ -194,8 +216,7 @@ class GPTTask:
         from fastsovits.train.export import export_gpt_weights
 
         out = (self.weights_dir or run_dir / "weights") / f"{self.exp_name}-e{epoch}.ckpt"
-        export_gpt_weights(self.model, out, epoch=epoch, official_config=self.official_config,
-                           train_config=self.cfg)  # fmt: skip
+        export_gpt_weights(self.model, out, epoch=epoch, official_config=self.official_config, train_config=self.cfg)
         return [out]
 
 
@@ -203,9 +224,16 @@ def symbol_version_of(model: Text2Semantic) -> str:
     return "v1" if model.config.phoneme_vocab_size <= 512 else "v2"
 
 
-def train_gpt(exp_dir: str | Path, pretrained: str | Path, cfg: GPTTrainConfig | None = None, *,
-              run_dir: str | Path | None = None, weights_dir: str | Path | None = None,
-              exp_name: str | None = None, resume: bool = True) -> TrainResult:  # fmt: skip
+def train_gpt(
+    exp_dir: str | Path,
+    pretrained: str | Path,
+    cfg: GPTTrainConfig | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    exp_name: str | None = None,
+    resume: bool = True,
+) -> TrainResult:
     """Fine-tune the GPT of ``pretrained`` on ``exp_dir`` (the official ``logs/<exp>`` layout).
 
     Writes ``<run_dir>/state_latest.pt``, ``train_log.jsonl`` and official-format weights
@@ -220,16 +248,39 @@ def train_gpt(exp_dir: str | Path, pretrained: str | Path, cfg: GPTTrainConfig |
     torch.manual_seed(cfg.seed)
     model, _, info = load_gpt(pretrained, device=env.device)
     version = symbol_version_of(model)
-    dataset = T2SDataset(exp_dir, version, max_sec=cfg.max_sec, min_ps_ratio=cfg.min_ps_ratio,
-                         max_ps_ratio=cfg.max_ps_ratio, min_items=cfg.min_items)  # fmt: skip
+    dataset = T2SDataset(
+        exp_dir,
+        version,
+        max_sec=cfg.max_sec,
+        min_ps_ratio=cfg.min_ps_ratio,
+        max_ps_ratio=cfg.max_ps_ratio,
+        min_items=cfg.min_items,
+    )
     for name, why in dataset.skipped.items():
         log.warning("GPT training skips %s: %s", name, why)
     run_dir = Path(run_dir) if run_dir is not None else exp_dir / f"logs_s1_{version}"
     official = dict(info.official_config)
     official.setdefault("data", {})
     official["train"] = {**dict(official.get("train") or {}), "exp_name": exp_name or exp_dir.name}
-    task = GPTTask(model, dataset, cfg, env, exp_name or exp_dir.name, official,
-                   Path(weights_dir) if weights_dir is not None else None)  # fmt: skip
-    return run_training(task, run_dir, epochs=cfg.epochs, save_every=cfg.save_every, seed=cfg.seed,
-                        grad_accum=cfg.grad_accum, log_every=cfg.log_every, resume=resume, env=env,
-                        progress=cfg.progress, config=cfg.to_dict())  # fmt: skip
+    task = GPTTask(
+        model,
+        dataset,
+        cfg,
+        env,
+        exp_name or exp_dir.name,
+        official,
+        Path(weights_dir) if weights_dir is not None else None,
+    )
+    return run_training(
+        task,
+        run_dir,
+        epochs=cfg.epochs,
+        save_every=cfg.save_every,
+        seed=cfg.seed,
+        grad_accum=cfg.grad_accum,
+        log_every=cfg.log_every,
+        resume=resume,
+        env=env,
+        progress=cfg.progress,
+        config=cfg.to_dict(),
+    )

@@ -53,9 +53,12 @@ def add_webui_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-len", type=int, help="tokens per KV-cache slot")
     p.add_argument("--max-models", type=int, default=2, help="models kept loaded at once (default 2)")
     p.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="cap on semantic tokens per sentence")
-    p.add_argument("--voices-data-dir", metavar="DIR",
-                   help="the voice store shared with 'fastsovits serve --data-dir' (default: the server's, "
-                        "$FASTSOVITS_DATA_DIR or ~/.local/share/fastsovits)")
+    p.add_argument(
+        "--voices-data-dir",
+        metavar="DIR",
+        help="the voice store shared with 'fastsovits serve --data-dir' (default: the server's, "
+        "$FASTSOVITS_DATA_DIR or ~/.local/share/fastsovits)",
+    )
     p.add_argument("--whisper", metavar="DIR", help="faster-whisper model folder for the transcribe step")
     p.add_argument("--train-device", default="auto", help="device for data preparation and training (auto)")
 

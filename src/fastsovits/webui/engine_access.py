@@ -202,8 +202,14 @@ def synthesize(tts, text: str, reference, language: str, params: SynthesisParams
 def _info(sentence, ready_after_s: float) -> SentenceInfo:
     """A row of the details table from the engine's ``SentenceResult``."""
     reason = sentence.stop_reason.value + (f" (retries: {', '.join(sentence.retries)})" if sentence.retries else "")
-    return SentenceInfo(sentence.index, sentence.text, sentence.tokens, reason, round(sentence.audio_seconds, 3),
-                        round(ready_after_s, 3))
+    return SentenceInfo(
+        sentence.index,
+        sentence.text,
+        sentence.tokens,
+        reason,
+        round(sentence.audio_seconds, 3),
+        round(ready_after_s, 3),
+    )
 
 
 def stream(tts, text: str, reference, language: str, params: SynthesisParams):

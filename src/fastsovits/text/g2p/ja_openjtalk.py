@@ -69,8 +69,6 @@ def system_dict_dir() -> Path:
     return path
 
 
-
-
 def _dict_fingerprint(dict_dir: Path) -> str:
     """A short hash of the system-dictionary files a user dictionary depends on."""
     digest = hashlib.sha256()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,32 +94,39 @@ def stats_markdown(stats: ea.EngineStats) -> str:
     )
 
 
-def _prepare(
-    state: AppState,
-    gpt,
-    sovits,
-    voice,
-    ref_audio,
-    ref_text,
-    ref_lang,
-    ref_free,
-    aux,
-    text,
-    split,
-    top_k,
-    top_p,
-    temperature,
-    rep,
-    speed,
-    pause,
-    seed,
-    random_seed,
-    steps,
-):
-    text = check_text(text)
-    params = build_params(state, split, top_k, top_p, temperature, rep, speed, pause, seed, random_seed, steps)
-    ref_inputs = _reference_inputs(state, voice, ref_audio, ref_text, ref_lang, ref_free, aux)
-    return text, params, ref_inputs, model_key(gpt, sovits)
+@dataclass(frozen=True)
+class SynthesisForm:
+    """The Synthesize tab's inputs, in the order the tab lists them (gradio passes them positionally)."""
+
+    gpt: Any
+    sovits: Any
+    voice: Any
+    ref_audio: Any
+    ref_text: Any
+    ref_lang: Any
+    ref_free: Any
+    aux: Any
+    text: Any
+    text_lang: Any
+    split: Any
+    top_k: Any
+    top_p: Any
+    temperature: Any
+    rep: Any
+    speed: Any
+    pause: Any
+    seed: Any
+    random_seed: Any
+    steps: Any
+
+
+def _prepare(state: AppState, f: SynthesisForm):
+    text = check_text(f.text)
+    params = build_params(
+        state, f.split, f.top_k, f.top_p, f.temperature, f.rep, f.speed, f.pause, f.seed, f.random_seed, f.steps
+    )
+    ref_inputs = _reference_inputs(state, f.voice, f.ref_audio, f.ref_text, f.ref_lang, f.ref_free, f.aux)
+    return text, params, ref_inputs, model_key(f.gpt, f.sovits)
 
 
 def _finish(state: AppState, samples, sr: int, details: list, params: SynthesisParams, stats: str) -> tuple:
@@ -131,58 +139,16 @@ def _finish(state: AppState, samples, sr: int, details: list, params: SynthesisP
     return str(out), str(out), details, status, stats, params.seed
 
 
-def synthesize(
-    state: AppState,
-    gpt,
-    sovits,
-    voice,
-    ref_audio,
-    ref_text,
-    ref_lang,
-    ref_free,
-    aux,
-    text,
-    text_lang,
-    split,
-    top_k,
-    top_p,
-    temperature,
-    rep,
-    speed,
-    pause,
-    seed,
-    random_seed,
-    steps,
-) -> tuple:
+def synthesize(state: AppState, *values: Any) -> tuple:
     """-> (audio file, download, details, status, engine stats, seed used)."""
     import gradio as gr
 
     try:
-        text, params, (src, rtext, rlang, aux_paths), key = _prepare(
-            state,
-            gpt,
-            sovits,
-            voice,
-            ref_audio,
-            ref_text,
-            ref_lang,
-            ref_free,
-            aux,
-            text,
-            split,
-            top_k,
-            top_p,
-            temperature,
-            rep,
-            speed,
-            pause,
-            seed,
-            random_seed,
-            steps,
-        )
+        form = SynthesisForm(*values)
+        text, params, (src, rtext, rlang, aux_paths), key = _prepare(state, form)
         with state.pool.use(key, state.catalog()) as tts:
             ref = ea.load_reference(tts, src, rtext, rlang, aux_paths)
-            result = ea.synthesize(tts, text, ref, text_lang, params)
+            result = ea.synthesize(tts, text, ref, form.text_lang, params)
             stats = stats_markdown(ea.engine_stats(tts))
             sr = ea.sample_rate(tts)
         details = [[s.index, s.text, s.tokens, s.stop_reason, s.seconds, s.ready_after_s] for s in result.sentences]
@@ -192,29 +158,7 @@ def synthesize(
         return keep, keep, keep, error_text(e), keep, keep
 
 
-def synthesize_streaming(
-    state: AppState,
-    gpt,
-    sovits,
-    voice,
-    ref_audio,
-    ref_text,
-    ref_lang,
-    ref_free,
-    aux,
-    text,
-    text_lang,
-    split,
-    top_k,
-    top_p,
-    temperature,
-    rep,
-    speed,
-    pause,
-    seed,
-    random_seed,
-    steps,
-):
+def synthesize_streaming(state: AppState, *values: Any):
     """Generator: (stream chunk, audio file, download, details, status, engine stats, seed used)."""
     import gradio as gr
     import numpy as np
@@ -223,33 +167,13 @@ def synthesize_streaming(
 
     keep = gr.update()
     try:
-        text, params, (src, rtext, rlang, aux_paths), key = _prepare(
-            state,
-            gpt,
-            sovits,
-            voice,
-            ref_audio,
-            ref_text,
-            ref_lang,
-            ref_free,
-            aux,
-            text,
-            split,
-            top_k,
-            top_p,
-            temperature,
-            rep,
-            speed,
-            pause,
-            seed,
-            random_seed,
-            steps,
-        )
+        form = SynthesisForm(*values)
+        text, params, (src, rtext, rlang, aux_paths), key = _prepare(state, form)
         with state.pool.use(key, state.catalog()) as tts:
             ref = ea.load_reference(tts, src, rtext, rlang, aux_paths)
             sr = ea.sample_rate(tts)
             pieces, chunks = [], []
-            stream = ea.stream(tts, text, ref, text_lang, params)
+            stream = ea.stream(tts, text, ref, form.text_lang, params)
             try:
                 for chunk in stream:
                     pieces.append(chunk.samples)

@@ -18,30 +18,33 @@ def add_ray_args(sv: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--ray-address", help="join this Ray cluster (e.g. auto, or HEAD_IP:6379); default: start a local one"
     )
-    g.add_argument("--replicas", type=int, default=1, help="engine replicas (default 1)")
+    g.add_argument("--replicas", type=int, default=1, help="engine replicas (default %(default)s)")
     g.add_argument("--min-replicas", type=int, help="autoscale from this many engine replicas (with --max-replicas)")
     g.add_argument("--max-replicas", type=int, help="autoscale up to this many engine replicas")
     g.add_argument(
-        "--target-ongoing", type=float, default=8.0, help="autoscaling target: ongoing requests per replica (default 8)"
+        "--target-ongoing",
+        type=float,
+        default=8.0,
+        help="autoscaling target: ongoing requests per replica (default %(default)s)",
     )
     g.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs each engine replica reserves (e.g. 1)")
     g.add_argument(
         "--cpus-per-replica",
         type=float,
         default=1.0,
-        help="CPUs each engine replica reserves; on CPU also its torch threads (default 1)",
+        help="CPUs each engine replica reserves; on CPU also its torch threads (default %(default)s)",
     )
     g.add_argument(
         "--replica-queue",
         type=int,
         default=16,
-        help="requests one replica runs at once; they batch together (default 16)",
+        help="requests one replica runs at once; they batch together (default %(default)s)",
     )
     g.add_argument(
         "--max-queued",
         type=int,
         default=64,
-        help="requests waiting for a free replica before 503 + Retry-After (default 64)",
+        help="requests waiting for a free replica before 503 + Retry-After (default %(default)s)",
     )
     g.add_argument(
         "--router",
@@ -54,7 +57,7 @@ def add_ray_args(sv: argparse.ArgumentParser) -> None:
         type=int,
         default=4,
         help="leave the voice's replica when its queue is this many requests longer than the "
-        "least-loaded replica's (default 4)",
+        "least-loaded replica's (default %(default)s)",
     )
     g.add_argument("--ray-cpus", type=int, help="local Ray instance only: CPUs it may use (default: all)")
     g.add_argument("--ray-object-store-mb", type=int, help="local Ray instance only: object store size")

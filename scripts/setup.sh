@@ -49,8 +49,9 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   fi
   "${PIP[@]}" install -q "$TORCH_SPEC" "${index_args[@]}"
 fi
-echo "setup: installing fastsovits[dev] (editable)"
-"${PIP[@]}" install -q -c scripts/constraints.txt -e ".[dev]"
+echo "setup: installing the locked dependency set (scripts/constraints.txt), then fastsovits[dev] (editable)"
+"${PIP[@]}" install -q --no-deps -r scripts/constraints.txt
+"${PIP[@]}" install -q --no-deps -e ".[dev]"
 echo "setup: installing the official text data"
 "$VENV/bin/python" -m fastsovits.text.assets
 echo "setup: done"

@@ -511,7 +511,7 @@ class TTS:
 
         try:
             for start in range(1, len(sentences), FRONTEND_GROUP):
-                if job.done:  # cancelled or failed: stop phonemizing
+                if job.done or job.cancelled:  # cancelled or failed: stop phonemizing
                     return
                 group = sentences[start : start + FRONTEND_GROUP]
                 jobs = [

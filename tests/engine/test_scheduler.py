@@ -146,3 +146,12 @@ def test_random_workload_invariants(slots, budget, rows, seed) -> None:
     assert not s.has_work(), "every row ends"
     assert all(r.status.finished for r in added)
     assert [r.arrival for r in admitted_order] == sorted(r.arrival for r in admitted_order)  # FIFO
+
+
+def test_a_row_generated_again_is_queued_first() -> None:
+    s = Scheduler(SchedulerConfig(num_slots=1, max_len=64, prefill_token_budget=100))
+    rows = [s.add(RowSpec("a", i, 5)) for i in range(3)]
+    retry = s.add(RowSpec("b", 0, 5), first=True)
+    assert s.schedule().prefill == [retry]  # ahead of rows that arrived before it
+    s.requeue([retry])
+    assert s.schedule().prefill == [retry] and s.num_waiting == len(rows)

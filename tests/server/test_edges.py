@@ -178,10 +178,15 @@ def test_stream_that_fails_midway_tells_the_client(server_files, tmp_path) -> No
             "512",
             "--num-slots",
             "1",
+            "--max-text-chars",
+            "20000",
         ],
     )
-    raw = {"text": LONG_TEXT, "text_lang": "en", "voice": "ref", "streaming_mode": 3}  # fixed 16-token chunks
-    sse = {"model": "tts-1", "voice": "ref", "input": LONG_TEXT, "response_format": "pcm", "stream_format": "sse"}
+    # 300 sentences through one KV slot: far more work than the timeout allows on any machine (the time to
+    # finish grows with a slower machine, the timeout does not), while the first chunk comes after 16 tokens
+    text = " ".join(f"Sentence {i} of a request that runs for a while." for i in range(300))
+    raw = {"text": text, "text_lang": "en", "voice": "ref", "streaming_mode": 3}  # fixed 16-token chunks
+    sse = {"model": "tts-1", "voice": "ref", "input": text, "response_format": "pcm", "stream_format": "sse"}
     try:
         srv.wait_ready()
         _drain("GET", srv.url + "/tts", params=raw)  # the first long batch of a server is slow: not measured

@@ -76,6 +76,7 @@ class JobHandle:
         self._events: queue.Queue[JobEvent] = queue.Queue()
         self.outcomes: dict[int, SentenceOutcome] = {}
         self.done = False
+        self.cancelled = False  # set by cancel(): producers (the frontend worker) stop feeding it
 
     @property
     def tokens(self) -> dict[int, list[int]]:
@@ -138,6 +139,7 @@ class JobHandle:
         return [np.concatenate(out[i]) if len(out[i]) > 1 else out[i][0] for i in range(self.n)]
 
     def cancel(self) -> None:
+        self.cancelled = True
         self._engine.fail(self, Cancelled(f"job {self.request_id} was cancelled"))
 
 
@@ -438,9 +440,8 @@ class Engine:
         reason = ctx.attempts[-1].verdict.value
         self.counters.guard_retries[reason] = self.counters.guard_retries.get(reason, 0) + 1
         try:
-            row = self.scheduler.add(
-                RowSpec(r.spec.request_id, ctx.index, ctx.sentence.prefix_len, ctx.sentence.max_new_tokens)
-            )
+            spec = RowSpec(r.spec.request_id, ctx.index, ctx.sentence.prefix_len, ctx.sentence.max_new_tokens)
+            row = self.scheduler.add(spec, first=True)  # queued first: its request's audio waits for it
         except FastSovitsError as e:
             self._abort(r.spec.request_id, e)
             return

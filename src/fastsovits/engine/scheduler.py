@@ -70,7 +70,9 @@ class Scheduler:
         return bool(self._waiting) or self.num_running > 0
 
     # ----------------------------------------------------------------------------- requests
-    def add(self, spec: RowSpec) -> Row:
+    def add(self, spec: RowSpec, *, first: bool = False) -> Row:
+        """Queue a row (``first``: at the head of the queue, for a row generated again whose request's
+        audio waits for it; it still waits for a free slot like any other)."""
         if spec.prefix_len < 1:
             raise InvalidInput(f"row {spec.request_id}#{spec.index} has an empty prefix")
         if spec.prefix_len + 1 > self.config.max_len:
@@ -83,8 +85,11 @@ class Scheduler:
         if len(self._waiting) >= self.config.max_waiting:
             raise CapacityError(f"{len(self._waiting)} sentences are waiting (limit {self.config.max_waiting})")
         n = next(self._ids)
-        row = Row(spec, row_id=n, arrival=n)
-        self._waiting.append(row)
+        row = Row(spec, row_id=n, arrival=-n if first else n)
+        if first:
+            self._waiting.appendleft(row)
+        else:
+            self._waiting.append(row)
         return row
 
     def abort(self, request_id: str) -> list[Row]:

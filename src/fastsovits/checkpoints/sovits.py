@@ -20,7 +20,7 @@ import os
 import pickle
 import types
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,33 +177,34 @@ def _read_checked(path: Path) -> tuple[dict, str | None]:
     return loaded.obj, loaded.header_tag
 
 
-def _our_state_dict(weight: Mapping[str, Any], model: Synthesizer, path: Path, dtype: torch.dtype) -> dict:
-    entries = key_entries(model)
+def remap_state_dict(
+    weight: Mapping[str, Any], entries: Sequence[KeyEntry], version: str, where: str, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """An official SoVITS ``weight`` dict -> our state dict: every key checked (present, floating, shape),
+    weight norm folded, cast to ``dtype``. ``entries`` map official names to ours (v1-v2ProPlus or v3/v4)."""
     wanted = {e.official: e for e in entries}
-    present = {k for k in weight if not str(k).startswith(SKIPPED_PREFIX)}
+    present = {str(k) for k in weight if not str(k).startswith(SKIPPED_PREFIX)}
     missing = [k for k in wanted if k not in present]
     unexpected = sorted(k for k in present if k not in wanted)
     if missing or unexpected:
         raise CheckpointError(
-            f"{str(path)!r}: weights do not match SoVITS {model.config.version}: missing {len(missing)} keys "
+            f"{where}: weights do not match SoVITS {version}: missing {len(missing)} keys "
             f"{missing[:4]}, unexpected {len(unexpected)} keys {unexpected[:4]}"
         )
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, e in wanted.items():
         t = weight[key]
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise CheckpointError(f"{str(path)!r}: {key!r} is not a floating tensor ({type(t).__name__})")
+            raise CheckpointError(f"{where}: {key!r} is not a floating tensor ({type(t).__name__})")
         if tuple(t.shape) != e.shape:
             raise CheckpointError(
-                f"{str(path)!r}: {key!r} has shape {tuple(t.shape)}, SoVITS {model.config.version} with this "
-                f"config needs {e.shape}"
+                f"{where}: {key!r} has shape {tuple(t.shape)}, SoVITS {version} with this config needs {e.shape}"
             )
         parts.setdefault(e.ours, {})[e.kind] = t.to(torch.float32)
-    out = {}
-    for ours, p in parts.items():
-        w = fold_weight_norm(p["g"], p["v"]) if "g" in p else p["plain"]
-        out[ours] = w.to(dtype).contiguous()
-    return out
+    return {
+        ours: (fold_weight_norm(p["g"], p["v"]) if "g" in p else p["plain"]).to(dtype).contiguous()
+        for ours, p in parts.items()
+    }
 
 
 def load_sovits(
@@ -251,7 +252,8 @@ def load_sovits(
     config = replace(config, semantic_frame_rate="25hz")  # the official loader forces it
     with torch.device("meta"):
         model = Synthesizer(config, with_posterior=False)
-    model.load_state_dict(_our_state_dict(obj["weight"], model, path, dtype), strict=True, assign=True)
+    state = remap_state_dict(obj["weight"], key_entries(model), model.config.version, repr(str(path)), dtype)
+    model.load_state_dict(state, strict=True, assign=True)
     if with_posterior:
         model.posterior = model.build_posterior().to(dtype)
     model = model.to(device).eval()

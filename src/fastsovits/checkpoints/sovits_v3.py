@@ -33,7 +33,7 @@ from fastsovits.checkpoints.sovits import (
     _HParamsOut,
     _pickle_module,
     detect_sovits_version_fast,
-    fold_weight_norm,
+    remap_state_dict,
 )
 from fastsovits.checkpoints.sovits_keys import KeyEntry, _official_name, _official_order, norm_except_first
 from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
@@ -41,7 +41,6 @@ from fastsovits.models.dit import FREQ_EMBED_DIM, DiTConfig, text_position_table
 from fastsovits.models.sovits import as_plain_dict
 from fastsovits.models.sovits_v3 import V3_VERSIONS, SovitsV3Config, SynthesizerV3
 
-SKIPPED_PREFIX = "enc_q."
 _WN = {"dilated": "in_layers", "res_skip": "res_skip_layers"}
 _EST = "cfm.estimator."
 
@@ -166,30 +165,6 @@ def _version_of(path: Path, weight: Mapping[str, Any], version: str | None) -> t
     return detected, is_lora
 
 
-def _to_ours(weight: Mapping[str, torch.Tensor], model: SynthesizerV3, where: str, dtype: torch.dtype) -> dict:
-    wanted = {e.official: e for e in v3_key_entries(model)}
-    present = {str(k) for k in weight if not str(k).startswith(SKIPPED_PREFIX)}
-    missing = [k for k in wanted if k not in present]
-    unexpected = sorted(k for k in present if k not in wanted)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{where}: weights do not match SoVITS {model.config.version}: missing {len(missing)} keys "
-            f"{missing[:4]}, unexpected {len(unexpected)} keys {unexpected[:4]}"
-        )
-    parts: dict[str, dict[str, torch.Tensor]] = {}
-    for key, e in wanted.items():
-        t = weight[key]
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise CheckpointError(f"{where}: {key!r} is not a floating tensor ({type(t).__name__})")
-        if tuple(t.shape) != e.shape:
-            raise CheckpointError(f"{where}: {key!r} has shape {tuple(t.shape)}, this architecture needs {e.shape}")
-        parts.setdefault(e.ours, {})[e.kind] = t.to(torch.float32)
-    return {
-        ours: (fold_weight_norm(p["g"], p["v"]) if "g" in p else p["plain"]).to(dtype).contiguous()
-        for ours, p in parts.items()
-    }
-
-
 def load_sovits_v3(
     path: str | Path,
     version: str | None = None,
@@ -230,7 +205,8 @@ def load_sovits_v3(
         raise CheckpointError(f"{str(path)!r}: unusable SoVITS v3/v4 config: {e}") from e
     with torch.device("meta"):
         model = SynthesizerV3(config)
-    model.load_state_dict(_to_ours(weight, model, str(path), dtype), strict=True, assign=True)
+    state = remap_state_dict(weight, v3_key_entries(model), model.config.version, str(path), dtype)
+    model.load_state_dict(state, strict=True, assign=True)
     # the one buffer the file does not carry was built on the meta device
     model.cfm.estimator.text_embed.freqs_cis = text_position_table(config.dit.text_dim)
     model = model.to(device).eval()

@@ -189,19 +189,7 @@ class Synthesizer(nn.Module):
         c = config
         self.config = c
         # registration order follows the official state_dict order (enc_p, dec, enc_q, flow, ...)
-        self.prior = PriorEncoder(
-            c.inter_channels,
-            c.hidden_channels,
-            c.filter_channels,
-            c.n_heads,
-            c.n_layers,
-            c.kernel_size,
-            c.p_dropout,
-            c.n_symbols,
-            c.ssl_dim,
-            c.mrte_hidden,
-            c.mrte_heads,
-        )
+        self.prior = PriorEncoder.from_config(c)
         self.vocoder = HifiGan(
             c.inter_channels,
             c.resblock,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +75,23 @@ class PriorEncoder(nn.Module):
         self.mrte = MRTE(hidden, mrte_hidden, mrte_heads)
         self.fused_encoder = RelPosEncoder(hidden, ffn_channels, heads, n_layers // 2, kernel_size, dropout)
         self.stats = nn.Conv1d(hidden, 2 * out_channels, 1)
+
+    @classmethod
+    def from_config(cls, c: Any) -> PriorEncoder:
+        """From a SoVITS config (v1-v2ProPlus ``SovitsConfig`` or v3/v4 ``SovitsV3Config``: same field names)."""
+        return cls(
+            c.inter_channels,
+            c.hidden_channels,
+            c.filter_channels,
+            c.n_heads,
+            c.n_layers,
+            c.kernel_size,
+            c.p_dropout,
+            c.n_symbols,
+            c.ssl_dim,
+            c.mrte_hidden,
+            c.mrte_heads,
+        )
 
     def forward(
         self,

@@ -144,19 +144,7 @@ class SynthesizerV3(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        self.prior = PriorEncoder(
-            c.inter_channels,
-            c.hidden_channels,
-            c.filter_channels,
-            c.n_heads,
-            c.n_layers,
-            c.kernel_size,
-            c.p_dropout,
-            c.n_symbols,
-            c.ssl_dim,
-            c.mrte_hidden,
-            c.mrte_heads,
-        )
+        self.prior = PriorEncoder.from_config(c)
         self.style_encoder = StyleEncoder(STYLE_BINS, c.gin_channels)
         self.semantic_proj = nn.Conv1d(c.ssl_dim, c.ssl_dim, 2, stride=2)
         self.codebook = SemanticCodebook(c.codebook_size, c.ssl_dim)

@@ -37,6 +37,8 @@ from fastsovits.timestamps import SentenceAligner, SentenceTimestamps, request_t
 
 if TYPE_CHECKING:
     from fastsovits.models.sovits import Synthesizer
+    from fastsovits.models.sovits_v3 import SynthesizerV3
+    from fastsovits.models.v3_synthesis import InContextPrompt
     from fastsovits.models.ssl import SSLExtractor
     from fastsovits.models.sv import SpeakerEncoder
     from fastsovits.models.t2s import Text2Semantic
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REFERENCE_CACHE_SIZE = 64
+SPEC_RATE = 32000  # the rate of the SoVITS reference spectrogram (every version)
 FRONTEND_GROUP = 8  # sentences phonemized together (one BERT forward) by the frontend worker
 
 
@@ -98,6 +101,7 @@ class Reference:
     prompt_phones: torch.Tensor | None  # [N] ids of the prompt text
     prompt_bert: torch.Tensor | None  # [1024, N]
     ge: torch.Tensor  # [1, gin, 1] style vector (several references averaged)
+    in_context: InContextPrompt | None = None  # v3/v4: prompt features + reference mel for the CFM
 
 
 def _audio_bytes(audio) -> bytes:
@@ -194,9 +198,10 @@ class TTS:
     def __init__(
         self,
         t2s: Text2Semantic,
-        synthesizer: Synthesizer,
+        synthesizer: Synthesizer | SynthesizerV3,
         *,
         version: str,
+        vocoder: torch.nn.Module | None = None,
         hubert_dir: str | Path | None = None,
         bert_dir: str | Path | None = None,
         sv: str | Path | None = None,
@@ -209,12 +214,20 @@ class TTS:
         cuda_graphs: bool | None = None,
     ) -> None:
         """``num_slots``/``max_len`` size the KV cache (None: from the free memory, see ``engine/budget.py``);
-        ``early_stop_num`` is the model's own cap on tokens per sentence (its ``max_sec`` × 25)."""
+        ``early_stop_num`` is the model's own cap on tokens per sentence (its ``max_sec`` × 25).
+        v3/v4 (``SynthesizerV3``) need their ``vocoder`` (v3: BigVGAN, v4: the 48 kHz generator)."""
         from fastsovits.engine.compute_gate import control_thread
         from fastsovits.engine.engine import Engine
+        from fastsovits.models.sovits_v3 import SynthesizerV3
+        from fastsovits.models.v3_synthesis import WINDOWS
 
         self.t2s, self.synthesizer, self.version, self.device = t2s, synthesizer, version, device
-        self.sample_rate = synthesizer.config.sampling_rate
+        self.vocoder = vocoder
+        self.in_context = isinstance(synthesizer, SynthesizerV3)
+        # v3/v4 speak at their vocoder's rate; the official silence between sentences still counts in
+        # samples of the SoVITS rate (32 kHz), which we follow so that outputs line up with the official ones.
+        self.sample_rate = WINDOWS[synthesizer.config.version].sampling_rate if self.in_context else synthesizer.config.sampling_rate
+        self._gap_rate = SPEC_RATE if self.in_context else self.sample_rate
         self.early_stop_num = early_stop_num
         self._paths = {"hubert": hubert_dir, "bert": bert_dir, "sv": sv}
         self._ssl: SSLExtractor | None = None
@@ -226,6 +239,7 @@ class TTS:
         self.engine = Engine(
             t2s,
             synthesizer,
+            vocoder=vocoder,
             num_slots=num_slots,
             max_len=max_len,
             t2s_threads=t2s_threads,
@@ -417,6 +431,10 @@ class TTS:
         t0 = time.perf_counter()
         wav16 = _load(audio, 16000)
         check_prompt_length(len(wav16))
+        if self.in_context:
+            ref = self._encode_in_context(key, audio, wav16, text, language)
+            self.stage_seconds["reference"] += time.perf_counter() - t0
+            return ref
         prompt_semantic = prompt_phones = prompt_bert = None
         if text:
             if not language:
@@ -426,7 +444,7 @@ class TTS:
             prompt_phones, prompt_bert = self._phones_and_bert(text, language)
         specs, svs = [], []
         for clip in [audio, *aux]:
-            wav32 = _load(clip, self.sample_rate)
+            wav32 = _load(clip, SPEC_RATE)
             specs.append(reference_spectrogram(torch.from_numpy(wav32)[None]))
             if self.synthesizer.config.is_pro:
                 sv = self._component("sv")
@@ -436,6 +454,28 @@ class TTS:
         ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
         self.stage_seconds["reference"] += time.perf_counter() - t0
         return ref
+
+    def _encode_in_context(self, key: str, audio, wav16: np.ndarray, text: str | None, language: str | None) -> Reference:
+        """v3/v4: the voice's in-context window (official: the reference text is required, aux clips unused)."""
+        from fastsovits.audio.dsp import reference_spectrogram
+        from fastsovits.models.v3_synthesis import WINDOWS, build_prompt
+
+        if not text or not language:
+            raise InvalidInput(f"{self.version} models need the reference text and its language (no reference-free mode)")
+        ssl = self._component("ssl")
+        prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
+        prompt_phones, prompt_bert = self._phones_and_bert(text, language)
+        device = next(self.synthesizer.parameters()).device
+        spec = reference_spectrogram(torch.from_numpy(_load(audio, SPEC_RATE))[None]).to(device)
+        wav_mel = torch.from_numpy(_load(audio, WINDOWS[self.synthesizer.config.version].mel_rate))
+        prompt = build_prompt(
+            self.synthesizer,  # type: ignore[arg-type]
+            prompt_semantic.view(1, 1, -1).to(device),
+            prompt_phones.view(1, -1).to(device),
+            spec.to(next(self.synthesizer.parameters()).dtype),
+            wav_mel,
+        )
+        return Reference(key, prompt_semantic, prompt_phones, prompt_bert, prompt.ge, prompt)
 
     # ----------------------------------------------------------------------------- engine
     def stats(self) -> EngineStats:
@@ -448,7 +488,11 @@ class TTS:
         """Bytes of the model weights per stage and of the KV cache."""
         snap = self.engine.stats()
         return MemoryReport(
-            {"t2s": _module_bytes(self.t2s), "sovits": _module_bytes(self.synthesizer)},
+            {
+                "t2s": _module_bytes(self.t2s),
+                "sovits": _module_bytes(self.synthesizer),
+                **({"vocoder": _module_bytes(self.vocoder)} if self.vocoder is not None else {}),
+            },
             snap.kv_cache_bytes,
             snap.num_slots,
             snap.max_len,
@@ -498,7 +542,9 @@ class TTS:
         if len(sentences) > 1:
             self._frontend.submit(self._feed, job, sentences, reference, language, params, stream)
         aligner = SentenceAligner(self, reference, language) if params.timestamps else None
-        return SynthesisHandle(job, sentences, params, self.sample_rate, stream, aligner)
+        return SynthesisHandle(
+            job, sentences, params, self.sample_rate, stream and not self.in_context, aligner, self._gap_rate
+        )
 
     @property
     def _token_cap(self) -> int:
@@ -592,12 +638,14 @@ class SynthesisHandle(Iterator[AudioChunk]):
         sample_rate: int,
         token_streaming: bool,
         aligner: SentenceAligner | None = None,
+        gap_rate: int | None = None,
     ) -> None:
+        """``gap_rate``: samples per second of ``fragment_interval`` (default ``sample_rate``)."""
         self._job, self.sentences, self.params, self.sample_rate = job, list(sentences), params, sample_rate
         self._token_streaming = token_streaming
         self._aligner = aligner  # word timestamps (params.timestamps)
         self._finished: dict[int, SentenceResult] = {}  # sentences delivered so far
-        self._gap = np.zeros(int(sample_rate * params.fragment_interval), dtype=np.float32)
+        self._gap = np.zeros(int((gap_rate or sample_rate) * params.fragment_interval), dtype=np.float32)
         self._chunks = self._generate()
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,6 +24,15 @@ from fastsovits.engine.noise import frame_noise
 class DecodeItem:
     codes: Tensor  # [T25] int64 semantic tokens
     inputs: DecodeInputs  # target phones, style, noise scale, speed, seed
+
+
+class SentenceDecoder(Protocol):
+    """What the decode thread needs of a decoder (v1-v2ProPlus: :class:`DecodeRunner`; v3/v4:
+    ``engine.decode_v3.InContextDecodeRunner``)."""
+
+    device: torch.device
+
+    def decode(self, items: Sequence[DecodeItem]) -> list[np.ndarray]: ...
 
 
 MAX_BATCH_SECONDS = 120.0  # audio seconds decoded in one call: bounds the vocoder's activations

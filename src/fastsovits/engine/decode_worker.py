@@ -27,11 +27,11 @@ from typing import Any
 import torch
 
 from fastsovits.engine.compute_gate import ComputeGate, control_thread
-from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.decode_runner import DecodeItem, SentenceDecoder
 from fastsovits.engine.jobs import DecodeInputs
 from fastsovits.engine.messages import DecodeFailed, DecodeResult, PieceDecoded, WholeDecoded
 from fastsovits.engine.stream_decode import StreamDecoder, StreamSpec, StreamState
-from fastsovits.errors import CapacityError
+from fastsovits.errors import CapacityError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ class ChunkTask:
 class DecodeWorker:
     def __init__(
         self,
-        decoder: DecodeRunner,
-        stream_decoder: StreamDecoder,
+        decoder: SentenceDecoder,
+        stream_decoder: StreamDecoder | None,
         deliver: Callable[[DecodeResult], None],
         max_batch: int = 8,
         threads: int | None = None,
@@ -140,6 +140,8 @@ class DecodeWorker:
     def _run(self, task: ChunkTask | list[tuple[Any, DecodeItem]]) -> DecodeResult:
         try:
             if isinstance(task, ChunkTask):
+                if self.stream_decoder is None:
+                    raise InvalidInput("this model decodes whole sentences only (no token streaming)")
                 audio = self.stream_decoder.chunk(task.state, task.tokens, task.inputs, task.spec, task.final)
                 return PieceDecoded(task.key, audio, task.final)
             return WholeDecoded([key for key, _ in task], self._decode_whole([item for _, item in task]))

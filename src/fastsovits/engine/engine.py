@@ -33,7 +33,8 @@ import torch
 
 from fastsovits.engine.budget import plan_cache
 from fastsovits.engine.compute_gate import ComputeGate, control_thread
-from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner
+from fastsovits.engine.decode_runner import DecodeItem, DecodeRunner, SentenceDecoder
+from fastsovits.engine.decode_v3 import InContextDecodeRunner
 from fastsovits.engine.decode_worker import ChunkTask, DecodeWorker
 from fastsovits.engine.guard import GuardReason, GuardSpec, retry_seed
 from fastsovits.engine.jobs import SentenceJob, SynthesisJob
@@ -58,6 +59,7 @@ from fastsovits.engine.t2s_runner import T2SRunner
 from fastsovits.errors import Cancelled, CapacityError, FastSovitsError, InvalidInput
 from fastsovits.models.kv_cache import StaticKVCache
 from fastsovits.models.sovits import Synthesizer
+from fastsovits.models.sovits_v3 import SynthesizerV3
 from fastsovits.models.t2s import Text2Semantic
 from fastsovits.results import StopReason
 
@@ -174,8 +176,9 @@ class Engine:
     def __init__(
         self,
         t2s_model: Text2Semantic,
-        synthesizer: Synthesizer,
+        synthesizer: Synthesizer | SynthesizerV3,
         *,
+        vocoder: torch.nn.Module | None = None,
         num_slots: int | None = None,
         max_len: int | None = None,
         prefill_token_budget: int = 4096,
@@ -199,9 +202,11 @@ class Engine:
             )
             num_slots, max_len = num_slots or plan.num_slots, max_len or plan.max_len
         # On CPU a batch of long waveforms decodes no faster than one at a time (the convolutions are
-        # already long along time and batches spill the caches), so CPU decodes rows one by one.
+        # already long along time and batches spill the caches), so CPU decodes v1-v2ProPlus rows one by
+        # one; the v3/v4 CFM (a transformer run for every step) gains from batching everywhere.
         cpu = device.type == "cpu"
-        decode_batch = decode_batch or (1 if cpu else 8)
+        in_context = isinstance(synthesizer, SynthesizerV3)
+        decode_batch = decode_batch or (1 if cpu and not in_context else 8)
         # CPU: T2S steps and decodes take turns at the cores, on the one compute thread of the process
         # (see compute_gate); CUDA overlaps them.
         exclusive = cpu if exclusive_compute is None else exclusive_compute
@@ -210,7 +215,14 @@ class Engine:
         self.scheduler = Scheduler(SchedulerConfig(num_slots, max_len, prefill_token_budget, max_waiting))
         # CUDA: the decode step replays captured graphs (None: on for CUDA; see t2s_runner, step_graphs).
         self.t2s = T2SRunner(t2s_model, num_slots, max_len, cuda_graphs=cuda_graphs)
-        self.decoder = DecodeRunner(synthesizer, decode_batch)
+        self.decoder: SentenceDecoder
+        self.stream_decoder: StreamDecoder | None
+        if isinstance(synthesizer, SynthesizerV3):
+            if vocoder is None:
+                raise InvalidInput(f"a {synthesizer.config.version} model needs its vocoder")
+            self.decoder, self.stream_decoder = InContextDecodeRunner(synthesizer, vocoder, decode_batch), None
+        else:
+            self.decoder, self.stream_decoder = DecodeRunner(synthesizer, decode_batch), StreamDecoder(synthesizer)
         self.counters = EngineCounters()
         self._step_listeners: list[Callable[[int], None]] = []
         self._t2s_seconds = 0.0  # time the engine thread spent in prefill + steps
@@ -218,7 +230,6 @@ class Engine:
         self._inbox: queue.Queue[InboxMessage] = queue.Queue()
         self._rows: dict[int, RowContext] = {}  # row_id -> context, from admission to delivery
         self._jobs: dict[str, JobState] = {}  # open jobs by request id
-        self.stream_decoder = StreamDecoder(synthesizer)
         self.worker = DecodeWorker(
             self.decoder, self.stream_decoder, self._post, decode_batch, decode_threads, gate=self.gate
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from torch import Tensor
 
@@ -24,6 +24,9 @@ from fastsovits.engine.t2s_inputs import T2SRow
 from fastsovits.limits import MAX_NEW_TOKENS
 from fastsovits.params import SynthesisParams
 
+if TYPE_CHECKING:
+    from fastsovits.models.v3_synthesis import InContextPrompt
+
 
 @dataclass(frozen=True)
 class DecodeInputs:
@@ -34,6 +37,8 @@ class DecodeInputs:
     noise_scale: float = 0.5
     speed: float = 1.0
     seed: int = 0  # latent-noise seed (always concrete: an unseeded request gets a random one)
+    prompt: InContextPrompt | None = None  # v3/v4: the voice's in-context window (CFM decoding)
+    sample_steps: int = 32  # v3/v4: CFM Euler steps
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class VoiceFeatures(Protocol):
     def prompt_bert(self) -> Tensor | None: ...
     @property
     def ge(self) -> Tensor: ...
+    @property
+    def in_context(self) -> InContextPrompt | None: ...
 
 
 def build_sentence_job(
@@ -96,8 +103,12 @@ def build_sentence_job(
     row_seed = None if seed is None else seed + index
     sampling = RowSampling(params.top_k, params.top_p, params.temperature, params.repetition_penalty, row_seed)
     noise_seed = row_seed if row_seed is not None else random.SystemRandom().getrandbits(62)
-    decode = DecodeInputs(phones, voice.ge, params.noise_scale, params.speed_factor, noise_seed)
-    spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
+    decode = DecodeInputs(
+        phones, voice.ge, params.noise_scale, params.speed_factor, noise_seed, voice.in_context, params.sample_steps
+    )
+    # v3/v4 sentences are decoded whole (their CFM window spans the sentence): they stream sentence by sentence.
+    token_stream = stream and voice.in_context is None
+    spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if token_stream else None
     cap = min(params.max_new_tokens, token_cap)
     guard = None
     if params.guard:

@@ -24,6 +24,7 @@ PARAM_FLAGS = {
     "fragment_interval": "--fragment-interval",
     "seed": "--seed",
     "noise_scale": "--noise-scale",
+    "sample_steps": "--sample-steps",
 }
 # Library keyword arguments named in error messages -> the CLI flags that set them.
 LIBRARY_FLAGS = {

@@ -59,6 +59,7 @@ def _cmd_synthesize(a: argparse.Namespace) -> int:
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    from fastsovits.limits import SAMPLE_STEPS
     from fastsovits.params import SPLIT_METHODS, SynthesisParams
 
     d = SynthesisParams()
@@ -103,7 +104,15 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
         dest="noise_scale",
         type=float,
         default=s,
-        help=f"SoVITS prior noise scale (default: {d.noise_scale})",
+        help=f"SoVITS prior noise scale, v1-v2ProPlus (default: {d.noise_scale})",
+    )
+    p.add_argument(
+        "--sample-steps",
+        dest="sample_steps",
+        type=int,
+        default=s,
+        help=f"v3/v4 only: flow-matching (CFM) steps per chunk; the official choices are {', '.join(map(str, SAMPLE_STEPS))}. "
+        f"Fewer steps are faster, more are smoother (default: {d.sample_steps}, as the official TTS.run)",
     )
     p.add_argument("--seed", type=int, default=s, help="fix the seed for reproducible output (default: random)")
 

@@ -217,3 +217,22 @@ def test_tts_v3_with_bigvgan() -> None:
         assert "vocoder" in tts.memory().weights
     finally:
         tts.close()
+
+
+def test_v4_voice_features_round_trip_through_bytes(tts_v4) -> None:
+    from fastsovits.voices.features import BadFeatures, reference_from_bytes, reference_to_bytes
+
+    ref = tts_v4.load_reference((_wav(), 32000), "This is the reference.", "en")
+    back = reference_from_bytes(reference_to_bytes(ref))
+    assert back.in_context is not None and ref.in_context is not None
+    assert torch.equal(back.in_context.fea, ref.in_context.fea) and torch.equal(back.in_context.mel, ref.in_context.mel)
+    p = SynthesisParams(top_k=1, seed=2, max_new_tokens=10, sample_steps=4)
+    a = tts_v4.synthesize("Hello there.", ref, "en", p).samples
+    b = tts_v4.synthesize("Hello there.", back, "en", p).samples
+    assert a.shape == b.shape and np.abs(a - b).max() < TOL
+    from safetensors.torch import load, save
+
+    tensors = load(reference_to_bytes(ref))
+    del tensors["in_context_mel"]
+    with pytest.raises(BadFeatures, match="half"):
+        reference_from_bytes(save(tensors, metadata={"format": "fastsovits-reference/1"}))

@@ -2,7 +2,8 @@
 whether a voice's prompt fits the engine's cache.
 
 The features are the fields of :class:`fastsovits.api.Reference`: prompt tokens, prompt phones,
-prompt BERT features and the style vector ``ge``. They depend on the SoVITS model (its quantizer
+prompt BERT features and the style vector ``ge`` (v3/v4 voices also their in-context window: prompt
+features and normalised reference mel). They depend on the SoVITS model (its quantizer
 and style encoder), the HuBERT, BERT and speaker models, the symbol version, the dtype and the
 device kind; :func:`model_identity` names that combination from the model files' sizes and
 modification times, so features are reused across restarts and recomputed when a file changes.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FORMAT = "fastsovits-reference/1"
 _FIELDS = ("prompt_semantic", "prompt_phones", "prompt_bert", "ge")
+_IN_CONTEXT = ("in_context_fea", "in_context_mel")  # v3/v4: InContextPrompt.fea / .mel
 MAX_FOLDER_FILES = 10_000  # a model folder listed for its identity; beyond this it is not a model folder
 ROLES = ("folder", "sovits", "hubert", "bert", "sv")  # the files the features depend on
 MIN_SENTENCE_ROOM = 32  # cache positions a voice must leave for the text it reads (its phones and tokens)
@@ -40,8 +42,10 @@ def reference_to_bytes(ref: Reference) -> bytes:
     from safetensors.torch import save
 
     tensors, meta = {}, {"format": FORMAT, "key": ref.key}
-    for name in _FIELDS:
-        t = getattr(ref, name)
+    named = {name: getattr(ref, name) for name in _FIELDS}
+    if ref.in_context is not None:
+        named.update(in_context_fea=ref.in_context.fea, in_context_mel=ref.in_context.mel)
+    for name, t in named.items():
         if t is None:
             continue
         tensors[name] = t.detach().to("cpu").contiguous()
@@ -83,8 +87,20 @@ def reference_from_bytes(data: bytes, device: str = "cpu") -> Reference:
         if meta.get(f"{name}.on_model_device") == "1":
             tensors[name] = t.to(device)
     get = tensors.get
+    in_context = None
+    if any(name in tensors for name in _IN_CONTEXT):
+        from fastsovits.models.v3_synthesis import InContextPrompt
+
+        if not all(name in tensors for name in _IN_CONTEXT):
+            raise BadFeatures("feature bytes hold half of a v3/v4 in-context window")
+        in_context = InContextPrompt(tensors["in_context_fea"], tensors["in_context_mel"], tensors["ge"])
     return Reference(
-        meta.get("key", ""), get("prompt_semantic"), get("prompt_phones"), get("prompt_bert"), tensors["ge"]
+        meta.get("key", ""),
+        get("prompt_semantic"),
+        get("prompt_phones"),
+        get("prompt_bert"),
+        tensors["ge"],
+        in_context,
     )
 
 

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import torch
@@ -38,10 +38,10 @@ from fastsovits.timestamps import SentenceAligner, SentenceTimestamps, request_t
 if TYPE_CHECKING:
     from fastsovits.models.sovits import Synthesizer
     from fastsovits.models.sovits_v3 import SynthesizerV3
-    from fastsovits.models.v3_synthesis import InContextPrompt
     from fastsovits.models.ssl import SSLExtractor
     from fastsovits.models.sv import SpeakerEncoder
     from fastsovits.models.t2s import Text2Semantic
+    from fastsovits.models.v3_synthesis import InContextPrompt
     from fastsovits.text.bert import BertFeatureExtractor
     from fastsovits.text_stream import TextStream
 
@@ -194,6 +194,62 @@ def device_is_cpu(device) -> bool:
     return str(device).startswith("cpu")
 
 
+@dataclass(frozen=True)
+class _ModelFiles:
+    """What ``TTS.from_pretrained`` was given to find the models."""
+
+    path: str | Path | None
+    gpt: str | Path | None
+    sovits: str | Path | None
+    hubert_dir: str | Path | None
+    bert_dir: str | Path | None
+    sv: str | Path | None
+    version: str | None
+    vocoder: str | Path | None
+    base: str | Path | None
+
+
+def _default_version(available: list[str]) -> str:
+    """The version a folder loads by default: v2ProPlus where present, else the newest one there."""
+    return "v2ProPlus" if "v2ProPlus" in available or not available else available[-1]
+
+
+def _is_v3_file(sovits: str | Path, version: str | None) -> bool:
+    from fastsovits.checkpoints.sovits import detect_sovits_version_fast
+    from fastsovits.models.sovits_v3 import V3_VERSIONS
+
+    return version in V3_VERSIONS or detect_sovits_version_fast(sovits)[1] in V3_VERSIONS
+
+
+def _load_v3(sovits, version, base, vocoder, device: str, dtype: torch.dtype) -> tuple[SynthesizerV3, torch.nn.Module]:
+    """An official v3/v4 SoVITS file (a LoRA over ``base``) and its vocoder."""
+    from fastsovits.checkpoints.sovits_v3 import load_sovits_v3
+    from fastsovits.checkpoints.vocoders import load_bigvgan, load_v4_vocoder
+
+    model, config, _ = load_sovits_v3(sovits, version, base=base, device=device, dtype=dtype)
+    if vocoder is None:
+        kind = (
+            "the BigVGAN folder (models--nvidia--bigvgan_v2_24khz_100band_256x)"
+            if config.version == "v3"
+            else ("gsv-v4-pretrained/vocoder.pth")
+        )
+        raise MissingResource(f"a {config.version} model needs its vocoder: pass vocoder= ({kind})")
+    voc = load_bigvgan(vocoder) if config.version == "v3" else load_v4_vocoder(vocoder)
+    return model, voc.to(device=device, dtype=dtype).eval()
+
+
+def _converted_v3(path, device: str, dtype: torch.dtype) -> tuple[SynthesizerV3, torch.nn.Module] | None:
+    """The v3/v4 SoVITS and vocoder of a converted folder, if it holds one."""
+    from fastsovits.checkpoints.convert_v3 import CONFIG_FILE, load_converted_v3
+
+    if not (Path(path) / CONFIG_FILE).is_file():
+        return None
+    loaded = load_converted_v3(path, device=device, dtype=dtype)
+    if loaded.vocoder is None:
+        raise MissingResource(f"{Path(path).name} holds a {loaded.config.version} model without its vocoder")
+    return loaded.model, loaded.vocoder
+
+
 class TTS:
     def __init__(
         self,
@@ -226,7 +282,10 @@ class TTS:
         self.in_context = isinstance(synthesizer, SynthesizerV3)
         # v3/v4 speak at their vocoder's rate; the official silence between sentences still counts in
         # samples of the SoVITS rate (32 kHz), which we follow so that outputs line up with the official ones.
-        self.sample_rate = WINDOWS[synthesizer.config.version].sampling_rate if self.in_context else synthesizer.config.sampling_rate
+        if isinstance(synthesizer, SynthesizerV3):
+            self.sample_rate = WINDOWS[synthesizer.config.version].sampling_rate
+        else:
+            self.sample_rate = synthesizer.config.sampling_rate
         self._gap_rate = SPEC_RATE if self.in_context else self.sample_rate
         self.early_stop_num = early_stop_num
         self._paths = {"hubert": hubert_dir, "bert": bert_dir, "sv": sv}
@@ -265,11 +324,18 @@ class TTS:
         bert_dir: str | Path | None = None,
         sv: str | Path | None = None,
         version: str | None = None,
+        vocoder: str | Path | None = None,
+        base: str | Path | None = None,
         device: str = "auto",
         dtype="auto",
         **engine_options,
     ) -> TTS:
         """A converted folder, an official ``pretrained_models/`` folder, or official files.
+
+        v3/v4: a folder holds the vocoder (official layout or ``fastsovits convert``); with official
+        files, ``vocoder`` is v4's ``vocoder.pth`` or v3's BigVGAN folder, and a LoRA ``sovits`` file
+        needs the ``base`` model it was trained from (``version`` forces "v3"/"v4" where the official
+        detection cannot tell).
 
         ``dtype``: ``"auto"`` (fp32 on CPU, fp16 on CUDA), one dtype for both stages (``torch.bfloat16``
         or ``"bf16"``, ``"fp16"``, ``"fp32"``), or per stage: ``{"t2s": "fp16", "sovits": "fp32"}``.
@@ -278,7 +344,8 @@ class TTS:
         (``{"t2s": "int8", "sovits": "bf16"}``, ``"t2s=int8,sovits=bf16"``).
         """
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        args = (path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options)
+        files = _ModelFiles(path, gpt, sovits, hubert_dir, bert_dir, sv, version, vocoder, base)
+        args = (files, device, dtype, engine_options)
         if device_is_cpu(device):
             # On the process's one compute thread, like every heavy CPU call (engine/compute_gate.py):
             # loading is large tensor work, and a second thread doing it would keep an OpenMP team of its own.
@@ -288,9 +355,7 @@ class TTS:
         return cls._load_pretrained(*args)
 
     @classmethod
-    def _load_pretrained(
-        cls, path, gpt, sovits, hubert_dir, bert_dir, sv, version, device, dtype, engine_options
-    ) -> TTS:
+    def _load_pretrained(cls, files: _ModelFiles, device: str, dtype, engine_options: dict) -> TTS:
         from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
         from fastsovits.checkpoints.gpt import load_gpt
         from fastsovits.checkpoints.sovits import load_sovits
@@ -313,29 +378,47 @@ class TTS:
         int8 = dtypes["t2s"] == torch.int8
         t2s_float = torch.float32 if int8 else dtypes["t2s"]  # int8 is quantized from the fp32 weights
         max_sec = None
+        path, gpt, sovits, version = files.path, files.gpt, files.sovits, files.version
+        hubert_dir, bert_dir, sv = files.hubert_dir, files.bert_dir, files.sv
+        synth: Synthesizer | SynthesizerV3
+        vocoder: torch.nn.Module | None = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)
-            if loaded.t2s is None or loaded.sovits is None:
-                raise MissingResource(f"{path} must hold both a GPT and a SoVITS model")
-            t2s, synth = loaded.t2s.to(t2s_float), loaded.sovits.to(dtypes["sovits"])
+            v3 = _converted_v3(path, device, dtypes["sovits"])
+            if loaded.t2s is None or (loaded.sovits is None and v3 is None):
+                raise MissingResource(f"{Path(path).name} must hold both a GPT and a SoVITS model")
+            t2s = loaded.t2s.to(t2s_float)
+            if v3 is not None:
+                synth, vocoder = v3
+            else:
+                assert loaded.sovits is not None
+                synth = loaded.sovits.to(dtypes["sovits"])
             paths = loaded.config.get("paths", {})
             hubert_dir = hubert_dir or paths.get("hubert_dir")
             bert_dir = bert_dir or paths.get("bert_dir")
             sv = sv or paths.get("sv")
             max_sec = loaded.config["gpt"].get("max_sec")
         else:
+            vocoder_path = files.vocoder
             if path is not None:
                 from fastsovits.checkpoints.discovery import available_versions, discover
 
-                found = discover(path, version or (available_versions(path) or ["v2ProPlus"])[-1])
-                gpt, sovits = found.gpt, found.sovits
+                found = discover(path, version or _default_version(available_versions(path)))
+                gpt, sovits, version = found.gpt, found.sovits, found.version
                 hubert_dir, bert_dir, sv = found.hubert_dir, found.bert_dir, found.sv
+                vocoder_path = vocoder_path or found.vocoder
             if gpt is None or sovits is None:
                 raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
             t2s, _, info = load_gpt(gpt, device=device, dtype=t2s_float)
-            synth, _, _ = load_sovits(
-                sovits, version if version and version.startswith("v") else None, device=device, dtype=dtypes["sovits"]
-            )
+            if _is_v3_file(sovits, version):
+                synth, vocoder = _load_v3(sovits, version, files.base, vocoder_path, device, dtypes["sovits"])
+            else:
+                synth, _, _ = load_sovits(
+                    sovits,
+                    version if version and version.startswith("v") else None,
+                    device=device,
+                    dtype=dtypes["sovits"],
+                )
             max_sec = info.max_sec
         if int8:
             from fastsovits.models.quant import quantize_t2s_
@@ -346,6 +429,7 @@ class TTS:
             t2s,
             synth,
             version=synth.config.version,
+            vocoder=vocoder,
             hubert_dir=hubert_dir,
             bert_dir=bert_dir,
             sv=sv,
@@ -442,26 +526,31 @@ class TTS:
             ssl = self._component("ssl")
             prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
             prompt_phones, prompt_bert = self._phones_and_bert(text, language)
+        synth = cast("Synthesizer", self.synthesizer)  # v3/v4 voices were built above
         specs, svs = [], []
         for clip in [audio, *aux]:
             wav32 = _load(clip, SPEC_RATE)
             specs.append(reference_spectrogram(torch.from_numpy(wav32)[None]))
-            if self.synthesizer.config.is_pro:
+            if synth.config.is_pro:
                 sv = self._component("sv")
                 svs.append(sv.embed([torch.from_numpy(_load(clip, 16000))]))
         with torch.no_grad():
-            ge = self.synthesizer.style(specs, svs or None)
+            ge = synth.style(specs, svs or None)
         ref = Reference(key, prompt_semantic, prompt_phones, prompt_bert, ge)
         self.stage_seconds["reference"] += time.perf_counter() - t0
         return ref
 
-    def _encode_in_context(self, key: str, audio, wav16: np.ndarray, text: str | None, language: str | None) -> Reference:
+    def _encode_in_context(
+        self, key: str, audio, wav16: np.ndarray, text: str | None, language: str | None
+    ) -> Reference:
         """v3/v4: the voice's in-context window (official: the reference text is required, aux clips unused)."""
         from fastsovits.audio.dsp import reference_spectrogram
         from fastsovits.models.v3_synthesis import WINDOWS, build_prompt
 
         if not text or not language:
-            raise InvalidInput(f"{self.version} models need the reference text and its language (no reference-free mode)")
+            raise InvalidInput(
+                f"{self.version} models need the reference text and its language (no reference-free mode)"
+            )
         ssl = self._component("ssl")
         prompt_semantic = ssl.prompt_semantic(torch.from_numpy(wav16), self.synthesizer)
         prompt_phones, prompt_bert = self._phones_and_bert(text, language)

@@ -34,6 +34,8 @@ LIBRARY_FLAGS = {
     "hubert_dir": "--hubert",
     "bert_dir": "--bert",
     "sv": "--sv",
+    "vocoder": "--vocoder",
+    "base": "--base",
     "out_dir": "--out",
     "sovits_version": "--sovits-version",
     "max_new_tokens": "--max-new-tokens",
@@ -74,6 +76,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hubert", help="chinese-hubert-base folder (needed for a reference transcript)")
     p.add_argument("--bert", help="chinese-roberta-wwm-ext-large folder (needed for Chinese text)")
     p.add_argument("--sv", help="ERes2NetV2 checkpoint (v2Pro/v2ProPlus)")
+    p.add_argument(
+        "--vocoder",
+        help="v3/v4 with --sovits: the vocoder (v4: gsv-v4-pretrained/vocoder.pth, v3: the "
+        "models--nvidia--bigvgan_v2_24khz_100band_256x folder); a --model folder holds its own",
+    )
+    p.add_argument("--base", help="a v3/v4 LoRA --sovits file's base model (official s2Gv3.pth or s2Gv4.pth)")
     p.add_argument("--version", help="model version when it cannot be detected (default: detected)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
     p.add_argument(
@@ -102,6 +110,8 @@ def check_model_args(a: argparse.Namespace, *, required: bool = True) -> None:
         ("--hubert", a.hubert),
         ("--bert", a.bert),
         ("--sv", a.sv),
+        ("--vocoder", a.vocoder),
+        ("--base", a.base),
     ):
         if value is not None and not Path(value).exists():
             raise MissingResource(f"{flag} {value}: not found")
@@ -118,6 +128,8 @@ def open_tts(a: argparse.Namespace):  # -> fastsovits.api.TTS
         bert_dir=a.bert,
         sv=a.sv,
         version=a.version,
+        vocoder=a.vocoder,
+        base=a.base,
         device=a.device,
         dtype=a.dtype,
         cuda_graphs=CUDA_GRAPHS[a.cuda_graphs],

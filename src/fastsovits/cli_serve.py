@@ -49,6 +49,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         bert_dir=a.bert,
         sv=a.sv,
         version=a.version,
+        vocoder=a.vocoder,
+        base=a.base,
     )
     given: dict[str, Any] = {field: getattr(a, flag) for flag, field in SERVE_FLAGS.items() if hasattr(a, flag)}
     if "max_new_tokens" in given:

@@ -68,7 +68,11 @@ def _items(version: str, n: int, steps: int = 4, seed0: int = 10) -> list[Decode
         phones = torch.randint(0, 700, (3 + n_codes // 3,), generator=g)
         voice = voices[i % 2]
         speed = (1.0, 1.25, 0.9)[i % 3]
-        out.append(DecodeItem(codes, DecodeInputs(phones, voice.ge, speed=speed, seed=seed0 + i, prompt=voice, sample_steps=steps)))
+        out.append(
+            DecodeItem(
+                codes, DecodeInputs(phones, voice.ge, speed=speed, seed=seed0 + i, prompt=voice, sample_steps=steps)
+            )
+        )
     return out
 
 
@@ -88,7 +92,10 @@ def test_batched_decode_equals_per_row_and_keeps_row_seeds(version: str) -> None
     assert sizes == [5]  # one group: encoder, CFM and vocoder ran once for all rows
     for item, audio in zip(items, together):
         alone = real([item])[0]
-        assert audio.shape == alone.shape and audio.shape[0] == (runner.frames(item) - item.inputs.prompt.frames) * syn.WINDOWS[version].upsample
+        assert (
+            audio.shape == alone.shape
+            and audio.shape[0] == (runner.frames(item) - item.inputs.prompt.frames) * syn.WINDOWS[version].upsample
+        )
         assert np.abs(audio - alone).max() < TOL
     # the same seeded sentence next to other companions gives the same audio
     other = _items(version, 3, seed0=50)
@@ -171,7 +178,15 @@ def test_engine_batches_v4_rows_of_several_jobs() -> None:
 def tts_v4():
     from fastsovits.api import TTS
 
-    tts = TTS(_t2s(), _model("v4"), version="v4", vocoder=_vocoder("v4"), hubert_dir=TINY / "tiny_hubert", num_slots=4, max_len=256)
+    tts = TTS(
+        _t2s(),
+        _model("v4"),
+        version="v4",
+        vocoder=_vocoder("v4"),
+        hubert_dir=TINY / "tiny_hubert",
+        num_slots=4,
+        max_len=256,
+    )
     yield tts
     tts.close()
 
@@ -189,7 +204,9 @@ def test_tts_v4_voice_sample_steps_and_sentence_streaming(tts_v4) -> None:
     with pytest.raises(InvalidInput, match="reference text"):
         tts_v4.load_reference((_wav(), 32000))  # v3/v4 have no reference-free mode
     text = "The first sentence is here. And the second one follows it."
-    p4 = SynthesisParams(top_k=1, seed=3, max_new_tokens=15, sample_steps=4, text_split_method="cut5", fragment_interval=0.1)
+    p4 = SynthesisParams(
+        top_k=1, seed=3, max_new_tokens=15, sample_steps=4, text_split_method="cut5", fragment_interval=0.1
+    )
     whole = tts_v4.synthesize(text, ref, "en", p4)
     assert len(whole.sentences) == 2 and whole.sample_rate == 48000
     # the silence between sentences counts in samples of the 32 kHz SoVITS rate, as officially
@@ -208,11 +225,21 @@ def test_tts_v4_voice_sample_steps_and_sentence_streaming(tts_v4) -> None:
 def test_tts_v3_with_bigvgan() -> None:
     from fastsovits.api import TTS
 
-    tts = TTS(_t2s(), _model("v3"), version="v3", vocoder=_vocoder("v3"), hubert_dir=TINY / "tiny_hubert", num_slots=2, max_len=256)
+    tts = TTS(
+        _t2s(),
+        _model("v3"),
+        version="v3",
+        vocoder=_vocoder("v3"),
+        hubert_dir=TINY / "tiny_hubert",
+        num_slots=2,
+        max_len=256,
+    )
     try:
         assert tts.sample_rate == 24000
         ref = tts.load_reference((_wav(), 32000), "This is the reference.", "en")
-        out = tts.synthesize("A short test.", ref, "en", SynthesisParams(top_k=1, seed=1, max_new_tokens=10, sample_steps=4))
+        out = tts.synthesize(
+            "A short test.", ref, "en", SynthesisParams(top_k=1, seed=1, max_new_tokens=10, sample_steps=4)
+        )
         assert out.duration > 0 and np.isfinite(out.samples).all()
         assert "vocoder" in tts.memory().weights
     finally:

@@ -31,10 +31,12 @@ LIVE_DIT_TENSORS = 4  # activations of the DiT's widest layer alive at once (inp
 def vocoder_values_per_frame(vocoder: nn.Module) -> int:
     """Largest activation (channels x samples) a vocoder makes per mel frame, over its upsampling stages."""
     widest, rate = 0, 1
-    for stage in getattr(vocoder, "ups", []):
-        conv = stage[0] if isinstance(stage, nn.ModuleList) else stage
-        rate *= int(conv.stride[0])
-        widest = max(widest, int(conv.out_channels) * rate, int(conv.in_channels) * rate // int(conv.stride[0]))
+    for module in vocoder.modules():  # the upsampling (transposed) convolutions, in order
+        if isinstance(module, nn.ConvTranspose1d):
+            stride = int(module.stride[0])
+            widest = max(widest, module.in_channels * rate)
+            rate *= stride
+            widest = max(widest, module.out_channels * rate)
     if widest == 0:
         raise InvalidInput(f"{type(vocoder).__name__} has no upsampling stages to size its memory by")
     return widest
@@ -67,7 +69,11 @@ class InContextDecodeRunner:
         self.device = next(model.parameters()).device
         self.window = WINDOWS[model.config.version]
         per_frame = activation_bytes_per_frame(model, vocoder, next(model.parameters()).dtype)
-        budget = memory_bytes if memory_bytes is not None else int(available_memory(str(self.device)) * DECODE_MEMORY_FRACTION)
+        budget = (
+            memory_bytes
+            if memory_bytes is not None
+            else int(available_memory(str(self.device)) * DECODE_MEMORY_FRACTION)
+        )
         # At least one window's worth, so that every sentence can be decoded alone.
         self.max_group_frames = max(self.window.t_chunk, budget // per_frame)
 
@@ -122,4 +128,3 @@ class InContextDecodeRunner:
     @property
     def sampling_rate(self) -> int:
         return self.window.sampling_rate
-

@@ -108,7 +108,9 @@ def build_sentence_job(
     )
     # v3/v4 sentences are decoded whole (their CFM window spans the sentence): they stream sentence by sentence.
     token_stream = stream and voice.in_context is None
-    spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if token_stream else None
+    spec = (
+        StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if token_stream else None
+    )
     cap = min(params.max_new_tokens, token_cap)
     guard = None
     if params.guard:

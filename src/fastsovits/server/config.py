@@ -11,7 +11,8 @@ from fastsovits.voices.validate import VoiceLimits
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Files of one resident model: a converted folder (``path``) or official ``gpt``/``sovits`` files."""
+    """Files of one resident model: a converted folder (``path``) or official ``gpt``/``sovits`` files
+    (v3/v4: and ``vocoder``; a LoRA ``sovits`` and its ``base``)."""
 
     name: str
     path: str | None = None
@@ -21,6 +22,8 @@ class ModelSpec:
     bert_dir: str | None = None
     sv: str | None = None
     version: str | None = None
+    vocoder: str | None = None  # v3/v4 with official files: v4 vocoder.pth or the v3 BigVGAN folder
+    base: str | None = None  # a v3/v4 LoRA file's base model
 
     def with_(self, **changes) -> ModelSpec:
         from dataclasses import replace

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 
@@ -99,7 +99,7 @@ class ModelRegistry:
         from fastsovits.api import TTS
 
         t0 = time.perf_counter()
-        options = {
+        options: dict[str, Any] = {
             k: v for k, v in (("num_slots", self.config.num_slots), ("max_len", self.config.max_len)) if v is not None
         }
         tts = TTS.from_pretrained(
@@ -110,6 +110,8 @@ class ModelRegistry:
             bert_dir=spec.bert_dir,
             sv=spec.sv,
             version=spec.version,
+            vocoder=spec.vocoder,
+            base=spec.base,
             device=self.config.device,
             dtype=self.config.dtype,
             cuda_graphs=self.config.cuda_graphs,

@@ -3,10 +3,14 @@
     python benchmarks/throughput.py [--gpt FILE --sovits FILE --hubert DIR] [--sv FILE] [--bert DIR]
         [--ref WAV --ref-text TEXT --ref-lang L] [--sentences FILE] [--lang en]
         [--batch-sizes 1,4,8,16,32] [--tokens 100] [--json]
+        [--version v3|v4 [--sample-steps 32] [--vocoder FILE_OR_DIR]]
 
 Without --gpt/--sovits/--hubert it writes full-size random official-format files (see
 benchmarks/fullsize.py: a v2 GPT whose EOS row is zeroed, so every sentence runs exactly
 --tokens tokens; a v2ProPlus SoVITS; full-size HuBERT and speaker model) into --workdir.
+With --version v3 or v4 the SoVITS is the full-size random v3/v4 model with its vocoder (v3: BigVGAN
+24 kHz, v4: the 48 kHz generator; ``fullsize.py --v3v4``), and the decode stage is split further into
+encoder features / CFM / vocoder (``decode.encode``, ``decode.cfm``, ``decode.vocoder``).
 
 Each batch size runs in a fresh process (so peak RSS is its own): the TTS is built with
 ``num_slots = batch size``, the reference is loaded once, then max(batch size, --min-sentences)
@@ -55,6 +59,8 @@ def child(a: argparse.Namespace) -> dict:
     tts = TTS.from_pretrained(
         gpt=a.gpt,
         sovits=a.sovits,
+        version=a.version,
+        vocoder=a.vocoder,
         hubert_dir=a.hubert,
         bert_dir=a.bert,
         sv=a.sv,
@@ -72,7 +78,14 @@ def child(a: argparse.Namespace) -> dict:
     n = max(b, a.min_sentences)
     texts = [lines[i % len(lines)] for i in range(n)]
     params = [
-        SynthesisParams(top_k=15, seed=i, max_new_tokens=a.tokens, text_split_method="cut0", fragment_interval=0.0)
+        SynthesisParams(
+            top_k=15,
+            seed=i,
+            max_new_tokens=a.tokens,
+            text_split_method="cut0",
+            fragment_interval=0.0,
+            sample_steps=a.sample_steps,
+        )
         for i in range(n)
     ]
     tts.synthesize_batch([(texts[0], ref, a.lang, params[0].with_(max_new_tokens=12))])  # warm-up
@@ -82,7 +95,7 @@ def child(a: argparse.Namespace) -> dict:
     wall = time.perf_counter() - t0
     after = tts.stats()
     tokens = after.tokens - before.tokens
-    stage = {k: after.stage_seconds[k] - before.stage_seconds[k] for k in ("t2s", "decode", "prefill", "frontend")}
+    stage = {k: after.stage_seconds[k] - before.stage_seconds.get(k, 0.0) for k in after.stage_seconds}
     t2s_s, dec_s, pre_s, fe_s = stage["t2s"], stage["decode"], stage["prefill"], stage["frontend"]
     step_count = after.steps - before.steps
     step_rows = sum(k * v for k, v in after.steps_by_rows.items()) - sum(k * v for k, v in before.steps_by_rows.items())
@@ -105,6 +118,7 @@ def child(a: argparse.Namespace) -> dict:
             "prefill": round(pre_s, 2),
             "decode": round(dec_s, 2),
             "frontend": round(fe_s, 2),
+            **{k: round(v, 2) for k, v in stage.items() if k.startswith("decode.")},
             "reference_load": round(after.stage_seconds["reference"], 2),
             "model_load": round(load_s, 2),
         },
@@ -142,6 +156,9 @@ def main() -> int:
     p.add_argument("--decode-threads", type=int, help="intra-op threads of the decode thread")
     p.add_argument("--workdir", help="where the random full-size files are written (kept; default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--version", choices=["v3", "v4"], help="a v3/v4 SoVITS (default: the v1-v2ProPlus file's own)")
+    p.add_argument("--vocoder", help="v3/v4 with --sovits: v4 vocoder.pth or the v3 BigVGAN folder")
+    p.add_argument("--sample-steps", type=int, default=32, help="v3/v4: CFM steps (official 4, 8, 16, 32)")
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child is not None:
@@ -156,6 +173,13 @@ def main() -> int:
             tmp = tempfile.TemporaryDirectory()
         files = write_models(a.workdir or tmp.name)
         a.gpt, a.sovits, a.hubert, a.sv = files.gpt, files.sovits, files.hubert, files.sv
+        if a.version is not None:
+            from fullsize import write_v3v4_models
+
+            v34 = write_v3v4_models(a.workdir or tmp.name)
+            a.sovits = v34.sovits_v3 if a.version == "v3" else v34.sovits_v4
+            a.vocoder = v34.bigvgan_v3 if a.version == "v3" else v34.vocoder_v4
+            a.sv = None
         a.ref, a.ref_text, a.ref_lang = a.ref or files.ref, a.ref_text or files.ref_text, a.ref_lang
         a.sentences = a.sentences or files.sentences
     if not (a.ref and a.ref_text and a.sentences):
@@ -200,6 +224,8 @@ def main() -> int:
         cmd += ["--t2s-threads", str(a.t2s_threads)] if a.t2s_threads else []
         cmd += ["--decode-threads", str(a.decode_threads)] if a.decode_threads else []
         cmd += ["--sv", a.sv] if a.sv else []
+        cmd += ["--version", a.version, "--vocoder", a.vocoder] if a.version else []
+        cmd += ["--sample-steps", str(a.sample_steps)]
         cmd += ["--bert", a.bert] if a.bert else []
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
         for name, value in OPENMP_DEFAULTS.items():  # as the CLI sets them
@@ -229,7 +255,9 @@ def main() -> int:
         "threads": a.threads,
         "device": a.device,
         "tokens_per_sentence": a.tokens,
-        "models": {"gpt": a.gpt, "sovits": a.sovits, "hubert": a.hubert, "sv": a.sv},
+        "version": a.version or "file's own",
+        "sample_steps": a.sample_steps if a.version else None,
+        "models": {"gpt": a.gpt, "sovits": a.sovits, "hubert": a.hubert, "sv": a.sv, "vocoder": a.vocoder},
         "results": results,
     }
     ok = {r["batch_size"]: r for r in results if "error" not in r}

@@ -31,6 +31,7 @@ class SentenceDecoder(Protocol):
     ``engine.decode_v3.InContextDecodeRunner``)."""
 
     device: torch.device
+    part_seconds: dict[str, float]  # busy seconds of the decoder's parts, if it has parts
 
     def decode(self, items: Sequence[DecodeItem]) -> list[np.ndarray]: ...
 
@@ -48,6 +49,7 @@ class DecodeRunner:
             / (synthesizer.config.samples_per_frame * synthesizer.config.frames_per_code)
         )
         self.device = next(synthesizer.parameters()).device
+        self.part_seconds: dict[str, float] = {}  # one part: the whole decode is the decode stage
 
     def _noise(self, items: Sequence[DecodeItem], frames: list[int], channels: int) -> Tensor:
         out = torch.zeros(len(items), channels, max(frames))

@@ -76,6 +76,7 @@ class InContextDecodeRunner:
         )
         # At least one window's worth, so that every sentence can be decoded alone.
         self.max_group_frames = max(self.window.t_chunk, budget // per_frame)
+        self.part_seconds: dict[str, float] = {}  # busy seconds of "encode", "cfm", "vocoder" (decode thread)
 
     def frames(self, item: DecodeItem) -> int:
         """Mel frames of a sentence's decode: its features plus its voice's in-context prompt."""
@@ -101,6 +102,7 @@ class InContextDecodeRunner:
             [it.inputs.speed for it in items],
             steps=items[0].inputs.sample_steps,
             generators=[self._generator(it.inputs.seed) for it in items],
+            seconds=self.part_seconds,
         )
         assert out.audio is not None
         return [a.float().cpu().numpy().copy() for a in out.audio]

@@ -243,8 +243,15 @@ class Engine:
     # ----------------------------------------------------------------------------- public
     @property
     def stage_seconds(self) -> dict[str, float]:
-        """Busy seconds of the T2S stage (prefill + steps), of its prefill part, and of the decode stage."""
-        return {"t2s": self._t2s_seconds, "prefill": self._prefill_seconds, "decode": self.worker.busy_seconds}
+        """Busy seconds of the T2S stage (prefill + steps), of its prefill part, and of the decode stage
+        (v3/v4: also of its parts, encoder features / CFM / vocoder)."""
+        parts = self.decoder.part_seconds  # v3/v4: "decode.encode", "decode.cfm", "decode.vocoder"
+        return {
+            "t2s": self._t2s_seconds,
+            "prefill": self._prefill_seconds,
+            "decode": self.worker.busy_seconds,
+            **{f"decode.{k}": v for k, v in parts.items()},
+        }
 
     def start(self) -> Engine:
         self.worker.start()

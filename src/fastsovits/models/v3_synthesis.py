@@ -19,7 +19,8 @@ that row's generator, so a seeded row gives the same audio whatever else is in t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -219,9 +220,12 @@ def synthesize(
     noises: Sequence[Sequence[Tensor]] | None = None,
     generators: Sequence[torch.Generator | None] | None = None,
     window: SynthesisWindow | None = None,
+    seconds: MutableMapping[str, float] | None = None,
 ) -> SynthesisOutput:
     """Several sentences at once: codes[b] [1, 1, n_b] (25 Hz tokens), phones[b] [1, N_b], one prompt
-    (voice) and speed per row -> mels and audio per row (see the module docstring)."""
+    (voice) and speed per row -> mels and audio per row (see the module docstring).
+
+    ``seconds`` (if given) accumulates the wall time of the parts: "encode", "cfm", "vocoder"."""
     n = len(codes)
     if len(phones) != n or len(prompts) != n:
         raise InvalidInput(f"{n} code rows, {len(phones)} phone rows, {len(prompts)} prompts")
@@ -232,9 +236,15 @@ def synthesize(
     codes_b = torch.cat([F.pad(c, (0, int(code_len.max()) - c.shape[2])) for c in codes], 0)
     phones_b = torch.cat([F.pad(p, (0, int(phone_len.max()) - p.shape[1])) for p in phones], 0)
     ge = torch.cat([p.ge for p in prompts], 0)
+    t0 = time.perf_counter()
     feats = model.encode_features(codes_b, phones_b, ge, speeds, code_len, phone_len)
+    t1 = time.perf_counter()
     mels, calls = synthesize_mels(
         model, prompts, feats.fea, feats.lengths, steps, temperature, cfg_rate, noises, generators, window
     )
+    t2 = time.perf_counter()
     audio = vocode(vocoder, mels) if vocoder is not None else None
+    if seconds is not None:
+        for part, dt in (("encode", t1 - t0), ("cfm", t2 - t1), ("vocoder", time.perf_counter() - t2)):
+            seconds[part] = seconds.get(part, 0.0) + dt
     return SynthesisOutput(mels, audio, calls)

@@ -104,7 +104,7 @@ def build(state: AppState) -> SynthTab:
                 with gr.Row():
                     seed = gr.Number(-1, precision=0, label=t("seed"), elem_id="seed")
                     random_seed = gr.Checkbox(True, label=t("random_seed"), elem_id="random-seed")
-                    steps = gr.Radio(list(SAMPLE_STEPS), value=32, label=t("sample_steps"), interactive=False)
+                    steps = gr.Radio(list(SAMPLE_STEPS), value=32, label=t("sample_steps"))
             streaming = gr.Checkbox(False, label=t("streaming"), elem_id="streaming")
             with gr.Row():
                 go = gr.Button(t("synthesize"), variant="primary", elem_id="synthesize-btn")

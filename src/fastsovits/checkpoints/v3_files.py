@@ -180,7 +180,9 @@ def resolve_v3(
         root, sovits_p = None, root
     if root is not None and (root / "sovits_v3.json").is_file():
         if sovits_p is not None or base_p is not None:
-            raise InvalidParameter("a converted folder holds its SoVITS model (a LoRA already merged): drop sovits=/base=")
+            raise InvalidParameter(
+                "a converted folder holds its SoVITS model (a LoRA already merged): drop sovits=/base="
+            )
         return _from_converted(root, vocoder_p, version, device, dtype)
     gpt = hubert = bert = None
     source = "files"

@@ -119,6 +119,15 @@ def _v3_route(
             f"{Path(sovits).name!r} is a SoVITS {v3} LoRA: it needs its base model, pass base=... "
             f"({'s2Gv3.pth' if v3 == 'v3' else 'gsv-v4-pretrained/s2Gv4.pth'} of the official pretrained models)"
         )
+    if vocoder is not None:  # the kind is cheap to check: before any weights are read
+        from fastsovits.checkpoints.vocoders import VOCODER_KINDS, VOCODER_NAMES, vocoder_kind
+
+        kind = vocoder_kind(vocoder)
+        if kind != VOCODER_KINDS[v3]:
+            raise CheckpointError(
+                f"a SoVITS {v3} model needs {VOCODER_NAMES[VOCODER_KINDS[v3]]}, but vocoder= "
+                f"{Path(vocoder).name!r} is {VOCODER_NAMES[kind]}"
+            )
     return {"sovits": sovits, "version": v3, "base": base, "vocoder": vocoder}
 
 

@@ -124,6 +124,50 @@ def write_v3(
     return {"version": config.version, "is_lora": info.is_lora, "vocoder": kind, "file": CONFIG_FILE}
 
 
+_LAYER_KEYS = ("depth", "n_layers", "wns1_layers", "conv_layers")
+_MAX_LAYERS = 256
+_MAX_INT = 65_536
+
+
+def _bounded(obj: Any, where: str) -> None:
+    """Every architecture integer of an untrusted ``sovits_v3.json`` within a range that keeps building cheap."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        name = f"{where}.{key}"
+        if isinstance(value, (dict, list)):
+            if key != "extra":
+                _bounded(value, name)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            top = _MAX_LAYERS if key in _LAYER_KEYS else _MAX_INT
+            if not 0 <= value <= top:
+                raise CheckpointError(f"{CONFIG_FILE}: {name} must be an integer in [0, {top}], got {value}")
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """The checked ``sovits_v3.json`` of a converted folder (``MissingResource`` without one)."""
+    d = Path(directory)
+    path = d / CONFIG_FILE
+    if not path.is_file():
+        raise MissingResource(f"{d.name} has no {CONFIG_FILE}: not a converted v3/v4 folder")
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except (ValueError, OSError) as e:
+        raise CheckpointError(f"{path.name}: invalid JSON: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path.name}: not a {FORMAT} v{FORMAT_VERSION} file")
+    sovits = meta.get("sovits")
+    if not isinstance(sovits, dict) or not isinstance(sovits.get("config"), dict):
+        raise CheckpointError(f"{path.name}: no sovits.config object")
+    if sovits["config"].get("version") not in ("v3", "v4"):
+        raise CheckpointError(f"{path.name}: sovits.config.version must be v3 or v4")
+    vocoder = meta.get("vocoder")
+    if vocoder is not None and (not isinstance(vocoder, dict) or vocoder.get("kind") not in ("bigvgan", "v4")):
+        raise CheckpointError(f"{path.name}: vocoder must be an object of kind bigvgan or v4")
+    _bounded(sovits["config"], "sovits.config")
+    _bounded(vocoder or {}, "vocoder")
+    return meta
+
+
 def load_converted_v3(
     directory: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> ConvertedV3:
@@ -131,13 +175,9 @@ def load_converted_v3(
     from fastsovits.checkpoints.vocoders import build_v4_vocoder
 
     d = Path(directory)
+    meta = read_meta(d)
     path = d / CONFIG_FILE
-    if not path.is_file():
-        raise MissingResource(f"{d.name} has no {CONFIG_FILE}: not a converted v3/v4 folder")
     try:
-        meta = json.loads(path.read_text("utf-8"))
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{path.name}: not a {FORMAT} v{FORMAT_VERSION} file")
         config = _config_from(meta["sovits"]["config"])
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path.name}: unusable converted v3/v4 config: {e}") from e

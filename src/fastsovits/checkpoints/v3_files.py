@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
 from fastsovits.models.sovits_v3 import V3_VERSIONS, SovitsV3Config, SynthesizerV3
+
+if TYPE_CHECKING:
+    from fastsovits.checkpoints.common import TorchFile
 
 LORA_TAGS = ("03", "04")
 
@@ -49,15 +52,16 @@ class SovitsFileInfo:
         }
 
 
-def inspect_sovits(path: str | Path) -> SovitsFileInfo:
-    """Read ``path`` (restricted unpickler) and describe it; ``CheckpointError`` if it is no SoVITS file."""
+def inspect_sovits(path: str | Path, loaded: TorchFile | None = None) -> SovitsFileInfo:
+    """Read ``path`` (restricted unpickler; ``loaded``: already read) and describe it; ``CheckpointError``
+    if it is no SoVITS file."""
     from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
     from fastsovits.checkpoints.sovits import _describe_kind, _refine, detect_sovits_version_fast
     from fastsovits.checkpoints.sovits_v3 import certain_version, recorded_version
 
     path = Path(path)
     fast = detect_sovits_version_fast(path)
-    loaded = read_torch_file(path, extra={HPARAMS_GLOBAL: HParamsStandIn})
+    loaded = loaded or read_torch_file(path, extra={HPARAMS_GLOBAL: HParamsStandIn})
     obj = loaded.obj
     weight = obj.get("weight") if isinstance(obj, Mapping) else None
     is_v3 = isinstance(weight, Mapping) and any(str(k).startswith("cfm.") for k in weight)

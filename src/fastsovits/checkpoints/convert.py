@@ -210,10 +210,10 @@ def _write(
     if sovits is not None:
         from fastsovits.checkpoints.sovits import load_sovits
 
-        model, cfg, info = load_sovits(sovits, sovits_version)
-        _save(model.state_dict(), out / SOVITS_FILE, dtype)
+        synth, synth_cfg, _ = load_sovits(sovits, sovits_version)
+        _save(synth.state_dict(), out / SOVITS_FILE, dtype)
         config["sovits"] = {
-            "config": _jsonable(cfg.to_dict()),
+            "config": _jsonable(synth_cfg.to_dict()),
             "source": str(Path(sovits).resolve()),
             "source_sha256": sha256_file(Path(sovits)),
         }

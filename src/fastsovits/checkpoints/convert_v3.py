@@ -116,7 +116,8 @@ def write_v3(
         else:
             state = voc.state_dict()
             kernels = [int(state[f"resblocks.{j}.dilated.0.weight"].shape[2]) for j in range(3)]
-            meta["vocoder"] = {"kind": "v4", "initial_channel": voc.conv_in.out_channels, "resblock_kernels": kernels}
+            channels = int(state["conv_in.weight"].shape[0])
+            meta["vocoder"] = {"kind": "v4", "initial_channel": channels, "resblock_kernels": kernels}
             src = vpath
         meta["vocoder"]["source_sha256"] = sha256_file(src)
         _save(voc.state_dict(), out / VOCODER_FILE, dtype)

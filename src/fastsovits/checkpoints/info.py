@@ -169,7 +169,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     if loaded is not None and _is_v4_vocoder(loaded.obj):
         return {**_describe_vocoder(p, "v4"), "size_mb": size_mb}
     weight = loaded.obj.get("weight") if loaded is not None and isinstance(loaded.obj, Mapping) else None
-    if isinstance(weight, Mapping) and any(str(k).startswith("cfm.") for k in weight):
+    if loaded is not None and isinstance(weight, Mapping) and any(str(k).startswith("cfm.") for k in weight):
         return _describe_v3(p, size_mb, loaded)
     try:
         from fastsovits.checkpoints.sovits import detect_sovits_version, load_sovits
@@ -191,7 +191,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         from fastsovits.checkpoints.gpt import load_gpt
 
         try:
-            model, cfg, info = load_gpt(p)
+            t2s, cfg, gpt_info = load_gpt(p)
         except CheckpointError as gpt_error:
             raise CheckpointError(
                 f"{p} is neither a SoVITS nor a GPT checkpoint ({sovits_error}; {gpt_error})"
@@ -204,8 +204,8 @@ def describe(path: str | Path) -> dict[str, Any]:
             "layers": cfg.n_layers,
             "d_model": cfg.hidden_dim,
             "phoneme_vocab": cfg.phoneme_vocab_size,
-            "parameters": sum(t.numel() for t in model.parameters()),
-            "max_sec": info.max_sec,
+            "parameters": sum(t.numel() for t in t2s.parameters()),
+            "max_sec": gpt_info.max_sec,
             "languages": _languages(symbols),
-            "info": info.info,
+            "info": gpt_info.info,
         }

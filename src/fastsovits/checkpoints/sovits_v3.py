@@ -186,8 +186,8 @@ def recorded_version(obj: Mapping[str, Any]) -> str | None:
     hps = as_plain_dict(obj.get("config"))
     if not isinstance(hps, dict):
         return None
-    model = hps.get("model") if isinstance(hps.get("model"), dict) else {}
-    value = hps.get("version") or model.get("version")
+    model = hps.get("model")
+    value = hps.get("version") or (model.get("version") if isinstance(model, dict) else None)
     return value if isinstance(value, str) and len(value) <= 16 else None
 
 

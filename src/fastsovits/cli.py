@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fastsovits.cli_common import LIBRARY_FLAGS, PARAM_FLAGS, HelpFormatter, Sub, add_parser, cli_message, read_text
 from fastsovits.cli_serve import add_serve
@@ -116,6 +117,17 @@ def _cmd_convert(a: argparse.Namespace) -> int:
 
     if a.gpt is None and a.sovits is None:
         raise MissingResource("convert needs --gpt, --sovits or both")
+    if a.sovits is not None and a.vocoder is None and Path(a.sovits).is_file():
+        from fastsovits.checkpoints.v3_files import v3_version_of
+
+        version = v3_version_of(a.sovits, a.sovits_version)
+        if version is not None:  # a v3/v4 folder without its vocoder could not synthesize
+            where = (
+                "the BigVGAN folder models--nvidia--bigvgan_v2_24khz_100band_256x"
+                if version == "v3"
+                else ("gsv-v4-pretrained/vocoder.pth")
+            )
+            raise MissingResource(f"a SoVITS {version} model needs its vocoder: give --vocoder ({where})")
     out = convert(
         out_dir=a.out,
         gpt=a.gpt,
@@ -124,6 +136,8 @@ def _cmd_convert(a: argparse.Namespace) -> int:
         hubert_dir=a.hubert,
         bert_dir=a.bert,
         sv=a.sv,
+        base=a.base,
+        vocoder=a.vocoder,
         dtype=None if a.fp32 else torch.float16,
     )
     print(f"converted model written to {out}")
@@ -138,11 +152,30 @@ def _add_convert(sub: Sub) -> None:
         "Read official GPT (.ckpt) and SoVITS (.pth) files through a restricted unpickler and write "
         "OUT/gpt.safetensors, OUT/sovits.safetensors and OUT/config.json. The result loads without any "
         "pickle, memory-mapped, with models built on the meta device. The folder is written complete "
-        "or not at all. HuBERT/BERT/SV locations are recorded as absolute paths.",
+        "or not at all. HuBERT/BERT/SV locations are recorded as absolute paths. "
+        "SoVITS v3/v4 files (s2Gv3.pth, gsv-v4-pretrained/s2Gv4.pth, their fine-tunes) synthesize through a "
+        "separate vocoder, given with --vocoder, and become OUT/sovits_v3.safetensors, OUT/vocoder.safetensors "
+        "and OUT/sovits_v3.json beside the GPT, so that OUT is a complete model. A v3/v4 LoRA fine-tune (what "
+        "the official WebUI trains; header 03/04) holds only adapters: --base names the pretrained model it "
+        "was trained from, and the converted folder holds the two merged.",
     )
     p.add_argument("--gpt", help="official GPT .ckpt")
-    p.add_argument("--sovits", help="official SoVITS .pth")
-    p.add_argument("--sovits-version", help="force the SoVITS version (v1, v2, v2Pro, v2ProPlus) when undetectable")
+    p.add_argument("--sovits", help="official SoVITS .pth (v1, v2, v2Pro, v2ProPlus, v3, v4; plain or v3/v4 LoRA)")
+    p.add_argument(
+        "--sovits-version",
+        help="force the SoVITS version (v1, v2, v2Pro, v2ProPlus, v3, v4) when the official detection cannot "
+        "tell it (e.g. small v3/v4 files)",
+    )
+    p.add_argument(
+        "--base",
+        help="v3/v4 LoRA only: the pretrained SoVITS it was trained from (s2Gv3.pth for v3, "
+        "gsv-v4-pretrained/s2Gv4.pth for v4)",
+    )
+    p.add_argument(
+        "--vocoder",
+        help="v3/v4 only (required there): the v3 BigVGAN folder models--nvidia--bigvgan_v2_24khz_100band_256x "
+        "or the v4 gsv-v4-pretrained/vocoder.pth",
+    )
     p.add_argument("--hubert", help="chinese-hubert-base folder (recorded in config.json)")
     p.add_argument("--bert", help="chinese-roberta-wwm-ext-large folder (recorded in config.json)")
     p.add_argument("--sv", help="ERes2NetV2 speaker-verification checkpoint (recorded in config.json)")
@@ -152,10 +185,9 @@ def _add_convert(sub: Sub) -> None:
 
 
 def _cmd_detect(a: argparse.Namespace) -> int:
-    from fastsovits.checkpoints.sovits import detect_sovits_version
+    from fastsovits.checkpoints.info import detect
 
-    symbols, model_version, is_lora = detect_sovits_version(a.file)
-    print(json.dumps({"file": a.file, "symbol_version": symbols, "model_version": model_version, "lora": is_lora}))
+    print(json.dumps(detect(a.file)))
     return 0
 
 
@@ -163,10 +195,13 @@ def _add_detect(sub: Sub) -> None:
     p = add_parser(
         sub,
         "detect",
-        "print the version of an official SoVITS .pth",
-        "Official version detection: known-file hashes, 2-byte header, size, then the text-embedding row count.",
+        "print the version of an official SoVITS .pth (or the kind of a v3/v4 vocoder)",
+        "Official version detection: known-file hashes, 2-byte header, size, then the text-embedding row count. "
+        "Also says whether the file is a v3/v4 LoRA (and its rank) and what version its own config records; "
+        "model_version is null for small v3/v4 files the official detection cannot tell apart. A v4 "
+        "vocoder.pth or a v3 BigVGAN folder is reported as a vocoder.",
     )
-    p.add_argument("file", help="an official SoVITS .pth")
+    p.add_argument("file", help="an official SoVITS .pth, a v4 vocoder.pth or a v3 BigVGAN folder")
     p.set_defaults(func=_cmd_detect)
 
 
@@ -182,24 +217,25 @@ def _cmd_download(a: argparse.Namespace) -> int:
 
 
 def _add_download(sub: Sub) -> None:
-    from fastsovits.checkpoints.download import DEFAULT_REPO, DEFAULT_VERSION, LOADABLE_VERSIONS
+    from fastsovits.checkpoints.download import DEFAULT_REPO, DEFAULT_VERSION, DOWNLOADABLE_VERSIONS
 
     p = add_parser(
         sub,
         "download",
         "fetch official pretrained weights of a version (Hugging Face hub)",
-        "Download the official GPT, SoVITS, HuBERT, BERT (and SV for v2Pro/ProPlus) files of one version "
-        "into a local folder with the official pretrained_models layout. Offline, it prints the files to "
-        "copy in by hand.",
+        "Download the official GPT, SoVITS, HuBERT, BERT (and SV for v2Pro/ProPlus, the vocoder for v3/v4: "
+        "the BigVGAN folder for v3, gsv-v4-pretrained/vocoder.pth for v4) files of one version into a local "
+        "folder with the official pretrained_models layout. The v3/v4 SoVITS files are also the base models "
+        "of v3/v4 LoRA fine-tunes. Offline, it prints the files to copy in by hand.",
     )
     p.add_argument(
         "version_arg",
         nargs="?",
-        choices=LOADABLE_VERSIONS,
+        choices=DOWNLOADABLE_VERSIONS,
         metavar="VERSION",
-        help=f"model version: {', '.join(LOADABLE_VERSIONS)} (default: {DEFAULT_VERSION})",
+        help=f"model version: {', '.join(DOWNLOADABLE_VERSIONS)} (default: {DEFAULT_VERSION})",
     )
-    p.add_argument("--version", choices=LOADABLE_VERSIONS, help="the same as VERSION")
+    p.add_argument("--version", choices=DOWNLOADABLE_VERSIONS, help="the same as VERSION")
     p.add_argument("--cache", help="target folder (default: $FASTSOVITS_CACHE/pretrained_models)")
     p.add_argument("--repo", default=DEFAULT_REPO, help="hub repository")
     p.add_argument("--revision", help="hub revision (branch, tag or commit; default: the main branch)")
@@ -215,7 +251,11 @@ def _cmd_info(a: argparse.Namespace) -> int:
 
 def _add_info(sub: Sub) -> None:
     p = add_parser(sub, "info", "what a model folder or checkpoint is (version, sizes, languages)")
-    p.add_argument("path", help="a GPT .ckpt, a SoVITS .pth, a converted folder or a pretrained_models folder")
+    p.add_argument(
+        "path",
+        help="a GPT .ckpt, a SoVITS .pth (v1-v4, plain or LoRA), a v4 vocoder.pth, a v3 BigVGAN folder, "
+        "a converted folder or a pretrained_models folder",
+    )
     p.set_defaults(func=_cmd_info)
 
 

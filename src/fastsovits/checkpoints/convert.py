@@ -1,7 +1,8 @@
 """A safe, fast model format: safetensors weights + a JSON config, loaded without any pickle.
 
 ``convert(gpt=..., sovits=..., out_dir=...)`` reads official files once (through the restricted
-unpickler) and writes ``out_dir/gpt.safetensors``, ``out_dir/sovits.safetensors`` and
+unpickler) and writes ``out_dir/gpt.safetensors``, ``out_dir/sovits.safetensors`` (v1-v2ProPlus; a
+v3/v4 SoVITS and its vocoder go to the files of :mod:`fastsovits.checkpoints.convert_v3`) and
 ``out_dir/config.json`` (our architecture dataclasses, versions, the sha256 of each source file,
 the format version). HuBERT/BERT/SV folders are not copied: they are already safe formats
 (safetensors/HF folders) and are recorded by absolute path when given; a relative path written
@@ -18,6 +19,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -62,13 +64,18 @@ def convert(
     hubert_dir: str | Path | None = None,
     bert_dir: str | Path | None = None,
     sv: str | Path | None = None,
+    base: str | Path | None = None,
+    vocoder: str | Path | None = None,
     dtype: torch.dtype | None = torch.float16,
 ) -> Path:
     """Convert official GPT/SoVITS files into ``out_dir`` (fp16 where exact, as the official files).
 
-    The folder is written complete or not at all: everything goes into a temporary folder beside
-    ``out_dir`` that is renamed at the end. ``out_dir`` must be missing, empty or an earlier converted
-    folder (which is replaced). HuBERT/BERT/SV locations are recorded as absolute paths.
+    A v3/v4 SoVITS file (detected, or ``sovits_version`` v3/v4) goes to
+    :func:`fastsovits.checkpoints.convert_v3.write_v3`: a LoRA file is merged over ``base``, and
+    ``vocoder`` (v4 ``vocoder.pth`` / the v3 BigVGAN folder) is converted beside it. The folder is
+    written complete or not at all: everything goes into a temporary folder beside ``out_dir`` that is
+    renamed at the end. ``out_dir`` must be missing, empty or an earlier converted folder (which is
+    replaced). HuBERT/BERT/SV locations are recorded as absolute paths.
     """
     if gpt is None and sovits is None:
         raise MissingResource("convert: give at least one of gpt= or sovits=")
@@ -78,15 +85,59 @@ def convert(
         ("hubert_dir", hubert_dir),
         ("bert_dir", bert_dir),
         ("sv", sv),
+        ("base", base),
+        ("vocoder", vocoder),
     ):
         if value is not None and not Path(value).exists():
             raise MissingResource(f"{name}={value}: not found")
+    v3 = _v3_route(sovits, sovits_version, base, vocoder)
     out = Path(out_dir)
+    paths = {"hubert_dir": hubert_dir, "bert_dir": bert_dir, "sv": sv}
+
+    def write(tmp: Path) -> None:
+        _write(tmp, gpt, None if v3 else sovits, sovits_version, dtype, paths, v3)
+
+    return write_atomically(out, write)
+
+
+def _v3_route(
+    sovits: str | Path | None, version: str | None, base: str | Path | None, vocoder: str | Path | None
+) -> dict[str, Any] | None:
+    """The v3/v4 arguments when ``sovits`` is a v3/v4 file; refuses ``base``/``vocoder`` for other files."""
+    from fastsovits.checkpoints.v3_files import check_base_use, is_lora_file, v3_version_of
+
+    v3 = v3_version_of(sovits, version) if sovits is not None else None
+    if v3 is None:
+        if base is not None or vocoder is not None:
+            what = f"{Path(sovits).name!r} is a v1-v2ProPlus model" if sovits is not None else "no sovits= given"
+            raise InvalidParameter(f"base= and vocoder= are for SoVITS v3/v4 files; {what}")
+        return None
+    assert sovits is not None
+    check_base_use(Path(sovits), Path(base) if base is not None else None)
+    if base is None and is_lora_file(sovits):
+        raise MissingResource(
+            f"{Path(sovits).name!r} is a SoVITS {v3} LoRA: it needs its base model, pass base=... "
+            f"({'s2Gv3.pth' if v3 == 'v3' else 'gsv-v4-pretrained/s2Gv4.pth'} of the official pretrained models)"
+        )
+    if vocoder is not None:  # the kind is cheap to check: before any weights are read
+        from fastsovits.checkpoints.vocoders import VOCODER_KINDS, VOCODER_NAMES, vocoder_kind
+
+        kind = vocoder_kind(vocoder)
+        if kind != VOCODER_KINDS[v3]:
+            raise CheckpointError(
+                f"a SoVITS {v3} model needs {VOCODER_NAMES[VOCODER_KINDS[v3]]}, but vocoder= "
+                f"{Path(vocoder).name!r} is {VOCODER_NAMES[kind]}"
+            )
+    return {"sovits": sovits, "version": v3, "base": base, "vocoder": vocoder}
+
+
+def write_atomically(out: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary folder beside ``out`` and rename it to ``out``: all or nothing."""
     replacing = _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        _write(tmp, gpt, sovits, sovits_version, dtype, {"hubert_dir": hubert_dir, "bert_dir": bert_dir, "sv": sv})
+        write(tmp)
         if replacing:
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / "previous")
@@ -102,6 +153,19 @@ def convert(
     return out
 
 
+def _is_converted(out: Path) -> bool:
+    from fastsovits.checkpoints import convert_v3
+
+    for name, fmt in ((CONFIG_FILE, FORMAT), (convert_v3.CONFIG_FILE, convert_v3.FORMAT)):
+        try:
+            existing = json.loads((out / name).read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(existing, dict) and existing.get("format") == fmt:
+            return True
+    return False
+
+
 def _check_target(out: Path) -> bool:
     """Whether ``out`` is an earlier converted folder to replace; refuses anything else that is not empty."""
     if not out.exists():
@@ -110,11 +174,7 @@ def _check_target(out: Path) -> bool:
         raise InvalidParameter(f"out_dir={out} is a file, not a folder")
     if not any(out.iterdir()):
         return False
-    try:
-        existing = json.loads((out / CONFIG_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        existing = None
-    if isinstance(existing, dict) and existing.get("format") == FORMAT:
+    if _is_converted(out):
         return True
     raise InvalidParameter(f"out_dir={out} is not empty and not a converted folder; choose a new or empty folder")
 
@@ -126,10 +186,15 @@ def _write(
     sovits_version: str | None,
     dtype: torch.dtype | None,
     paths: dict[str, str | Path | None],
+    v3: dict[str, Any] | None = None,
 ) -> None:
     from fastsovits import __version__
 
     config: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastsovits_version": __version__}
+    if v3 is not None:  # first: its checks (LoRA base, vocoder kind) fail before the GPT is converted
+        from fastsovits.checkpoints.convert_v3 import write_v3
+
+        config["sovits_v3"] = write_v3(out, v3["sovits"], v3["version"], v3["base"], v3["vocoder"], dtype)
     if gpt is not None:
         from fastsovits.checkpoints.gpt import load_gpt
 
@@ -145,10 +210,10 @@ def _write(
     if sovits is not None:
         from fastsovits.checkpoints.sovits import load_sovits
 
-        model, cfg, info = load_sovits(sovits, sovits_version)
-        _save(model.state_dict(), out / SOVITS_FILE, dtype)
+        synth, synth_cfg, _ = load_sovits(sovits, sovits_version)
+        _save(synth.state_dict(), out / SOVITS_FILE, dtype)
         config["sovits"] = {
-            "config": _jsonable(cfg.to_dict()),
+            "config": _jsonable(synth_cfg.to_dict()),
             "source": str(Path(sovits).resolve()),
             "source_sha256": sha256_file(Path(sovits)),
         }

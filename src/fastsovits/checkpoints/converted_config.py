@@ -104,8 +104,16 @@ class _Checker:
 def check_config(config: dict[str, Any], where: str) -> None:
     """Raise ``CheckpointError`` unless ``config`` (a parsed converted ``config.json``) is well-formed."""
     c = _Checker(where)
-    if "gpt" not in config and "sovits" not in config:
+    if "gpt" not in config and "sovits" not in config and "sovits_v3" not in config:
         raise c.fail("holds neither a gpt nor a sovits model")
+    if "sovits_v3" in config:
+        if "sovits" in config:
+            raise c.fail("holds both a v1-v2ProPlus sovits and a v3/v4 sovits_v3 model")
+        v3 = c.mapping(config["sovits_v3"], "sovits_v3")
+        if v3.get("version") not in ("v3", "v4") or not isinstance(v3.get("is_lora"), bool):
+            raise c.fail("sovits_v3 must name its version (v3 or v4) and is_lora (true/false)")
+        if v3.get("vocoder") not in (None, "bigvgan", "v4"):
+            raise c.fail(f"sovits_v3.vocoder must be bigvgan, v4 or null, got {v3.get('vocoder')!r:.60}")
     if "gpt" in config:
         gpt = c.mapping(config["gpt"], "gpt")
         c.ranges(c.mapping(gpt.get("config"), "gpt.config"), "gpt.config", T2S_RANGES)

@@ -3,8 +3,8 @@
 File names per version are those of the official release (the hub repository ``lj1995/GPT-SoVITS``
 has the same layout). v3/v4 also need their vocoder: v3 the BigVGAN hub folder (``config.json`` +
 ``bigvgan_generator.pt``), v4 ``gsv-v4-pretrained/vocoder.pth``; their SoVITS file is also the base
-of v3/v4 LoRA fine-tunes. ``TTS`` serves v1/v2/v2Pro/v2ProPlus (``LOADABLE_VERSIONS``); the v3/v4
-models load through ``checkpoints/sovits_v3.py`` and ``checkpoints/vocoders.py``.
+of v3/v4 LoRA fine-tunes. ``TTS`` serves v1/v2/v2Pro/v2ProPlus (``LOADABLE_VERSIONS``); a v3/v4 model
+and its vocoder load through ``checkpoints.v3_files.resolve_v3``.
 """
 
 from __future__ import annotations

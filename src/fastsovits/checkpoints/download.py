@@ -28,10 +28,12 @@ from fastsovits.errors import InvalidParameter, MissingDependency, MissingResour
 
 DEFAULT_REPO = "lj1995/GPT-SoVITS"
 DEFAULT_VERSION = "v2ProPlus"
+DOWNLOADABLE_VERSIONS = tuple(OFFICIAL_FILES)  # v1-v2ProPlus and v3/v4 (with their vocoders)
 
 __all__ = [
     "DEFAULT_REPO",
     "DEFAULT_VERSION",
+    "DOWNLOADABLE_VERSIONS",
     "LOADABLE_VERSIONS",
     "default_folder",
     "download",
@@ -42,7 +44,7 @@ __all__ = [
 
 def _check_version(version: str) -> None:
     if version not in OFFICIAL_FILES:
-        raise InvalidParameter(f"unknown model version {version!r}; expected one of {list(LOADABLE_VERSIONS)}")
+        raise InvalidParameter(f"unknown model version {version!r}; expected one of {list(DOWNLOADABLE_VERSIONS)}")
 
 
 def files_for(version: str) -> list[str]:
@@ -70,6 +72,10 @@ def manual_layout(version: str, target: str | Path, repo: str = DEFAULT_REPO) ->
     gpt, sovits, needs_sv = OFFICIAL_FILES[version]
     files = [gpt, sovits, *(f"{HUBERT}/{f}" for f in HUBERT_FILES), *(f"{BERT}/{f}" for f in BERT_FILES)]
     files += [SV] if needs_sv else []
+    if version == "v3":
+        files += [f"{BIGVGAN_DIR}/{f}" for f in BIGVGAN_FILES]
+    elif version in VOCODER_FILES:
+        files.append(VOCODER_FILES[version])
     tree = "\n".join(f"  {Path(target) / f}" for f in files)
     return (
         f"To install the {version} weights by hand, copy these files of https://huggingface.co/{repo} "

@@ -16,6 +16,7 @@ Weight-normalised convs (``wns1``) are folded into plain weights as for v1-v2Pro
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -29,9 +30,12 @@ import torch
 from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
 from fastsovits.checkpoints.lora import merge_lora, split_lora
 from fastsovits.checkpoints.sovits import (
+    HEADER_VERSIONS,
+    KNOWN_FILE_MD5,
     SovitsInfo,
     _HParamsOut,
     _pickle_module,
+    _read_head,
     detect_sovits_version_fast,
     remap_state_dict,
 )
@@ -165,6 +169,45 @@ def _version_of(path: Path, weight: Mapping[str, Any], version: str | None) -> t
     return detected, is_lora
 
 
+def certain_version(path: str | Path) -> str | None:
+    """The model version the official detection is sure of (a known MD5 or a header tag), else None
+    (the size rule, which calls every large ``PK`` file v3, and small ``PK`` files are guesses)."""
+    head = _read_head(Path(path))
+    known = KNOWN_FILE_MD5.get(hashlib.md5(head).hexdigest())
+    if known is not None:
+        return known[1]
+    found = HEADER_VERSIONS.get(head[:2])
+    return found[1] if found is not None else None
+
+
+def recorded_version(obj: Mapping[str, Any]) -> str | None:
+    """The version a SoVITS file's own config records (``hps.version`` / ``hps.model.version``), if any.
+    The official loader does not use it; it names the version of files the detection cannot tell."""
+    hps = as_plain_dict(obj.get("config"))
+    if not isinstance(hps, dict):
+        return None
+    model = hps.get("model")
+    value = hps.get("version") or (model.get("version") if isinstance(model, dict) else None)
+    return value if isinstance(value, str) and len(value) <= 16 else None
+
+
+def _check_base(base: Path, base_obj: Mapping[str, Any], base_tag: str | None, lora: Path, version: str) -> None:
+    weight = base_obj["weight"]
+    if base_tag in ("03", "04") or "lora_rank" in base_obj or any(".lora_" in str(k) for k in weight):
+        raise CheckpointError(f"base {base.name!r} is itself a LoRA file; the base is a plain SoVITS {version} model")
+    if not any(str(k).startswith("cfm.") for k in weight):
+        raise CheckpointError(f"base {base.name!r} is not a plain SoVITS v3/v4 model (no cfm.* weights)")
+    base_version = certain_version(base) or recorded_version(base_obj)
+    if base_version in V3_VERSIONS and base_version != version:
+        raise CheckpointError(
+            f"base {base.name!r} is a SoVITS {base_version} model; the {version} LoRA {lora.name!r} needs the "
+            f"{version} base ({_BASE_FILES[version]})"
+        )
+
+
+_BASE_FILES = {"v3": "s2Gv3.pth", "v4": "gsv-v4-pretrained/s2Gv4.pth"}
+
+
 def load_sovits_v3(
     path: str | Path,
     version: str | None = None,
@@ -187,15 +230,14 @@ def load_sovits_v3(
         if base is None:
             raise MissingResource(
                 f"{path.name} is a SoVITS {model_version} LoRA: it needs its base model "
-                f"({'s2Gv3.pth' if model_version == 'v3' else 'gsv-v4-pretrained/s2Gv4.pth'}); pass base=..."
+                f"({_BASE_FILES[model_version]}); pass base=..."
             )
         rank = obj.get("lora_rank")
         if not isinstance(rank, int) or rank <= 0:
             raise CheckpointError(f"{str(path)!r}: LoRA file without a positive integer 'lora_rank' ({rank!r})")
-        base_obj, _ = _read(Path(base))
+        base_obj, base_tag = _read(Path(base))
+        _check_base(Path(base), base_obj, base_tag, path, model_version)
         base_weight = {str(k): v for k, v in base_obj["weight"].items()}
-        if not any(k.startswith("cfm.") for k in base_weight) or any(".lora_" in k for k in base_weight):
-            raise CheckpointError(f"{str(base)!r} is not a plain SoVITS v3/v4 model (the LoRA base)")
         weight = merge_lora(base_weight, split_lora(weight, rank, str(path)))
         is_lora = True
     hps = as_plain_dict(obj["config"])

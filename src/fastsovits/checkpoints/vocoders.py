@@ -35,6 +35,39 @@ V4_DILATIONS = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
 V4_MELS = 100
 BIGVGAN_CONFIG = "config.json"
 BIGVGAN_WEIGHTS = "bigvgan_generator.pt"
+# model version -> the vocoder kind it needs ("bigvgan": the v3 hub folder, "v4": gsv-v4-pretrained/vocoder.pth)
+VOCODER_KINDS = {"v3": "bigvgan", "v4": "v4"}
+VOCODER_NAMES = {"bigvgan": "the BigVGAN folder (models--nvidia--bigvgan_v2_24khz_100band_256x)", "v4": "vocoder.pth"}
+
+
+def vocoder_kind(path: str | Path) -> str:
+    """``"bigvgan"`` for a folder (the v3 hub layout), ``"v4"`` for a file; what it holds is checked at load."""
+    p = Path(path)
+    if p.is_dir():
+        missing = [n for n in (BIGVGAN_CONFIG, BIGVGAN_WEIGHTS) if not (p / n).is_file()]
+        if missing:
+            raise MissingResource(f"vocoder folder {p.name!r} lacks {', '.join(missing)} (a BigVGAN hub folder)")
+        return "bigvgan"
+    if not p.is_file():
+        raise MissingResource(f"vocoder {p.name!r} not found")
+    return "v4"
+
+
+def load_vocoder(
+    path: str | Path, version: str, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> BigVGAN | HifiGan:
+    """The vocoder of a v3 (BigVGAN folder) or v4 (``vocoder.pth``) model; the wrong kind is a ``CheckpointError``."""
+    need = VOCODER_KINDS.get(version)
+    if need is None:
+        raise CheckpointError(f"SoVITS {version} has no separate vocoder (only v3 and v4 do)")
+    kind = vocoder_kind(path)
+    if kind != need:
+        raise CheckpointError(
+            f"a SoVITS {version} model needs {VOCODER_NAMES[need]}, but {Path(path).name!r} is {VOCODER_NAMES[kind]}"
+        )
+    if kind == "bigvgan":
+        return load_bigvgan(path, device=device, dtype=dtype)
+    return load_v4_vocoder(path, device=device, dtype=dtype)
 
 
 def _v4_official(key: str) -> str:

@@ -214,42 +214,6 @@ def _default_version(available: list[str]) -> str:
     return "v2ProPlus" if "v2ProPlus" in available or not available else available[-1]
 
 
-def _is_v3_file(sovits: str | Path, version: str | None) -> bool:
-    from fastsovits.checkpoints.sovits import detect_sovits_version_fast
-    from fastsovits.models.sovits_v3 import V3_VERSIONS
-
-    return version in V3_VERSIONS or detect_sovits_version_fast(sovits)[1] in V3_VERSIONS
-
-
-def _load_v3(sovits, version, base, vocoder, device: str, dtype: torch.dtype) -> tuple[SynthesizerV3, torch.nn.Module]:
-    """An official v3/v4 SoVITS file (a LoRA over ``base``) and its vocoder."""
-    from fastsovits.checkpoints.sovits_v3 import load_sovits_v3
-    from fastsovits.checkpoints.vocoders import load_bigvgan, load_v4_vocoder
-
-    model, config, _ = load_sovits_v3(sovits, version, base=base, device=device, dtype=dtype)
-    if vocoder is None:
-        kind = (
-            "the BigVGAN folder (models--nvidia--bigvgan_v2_24khz_100band_256x)"
-            if config.version == "v3"
-            else ("gsv-v4-pretrained/vocoder.pth")
-        )
-        raise MissingResource(f"a {config.version} model needs its vocoder: pass vocoder= ({kind})")
-    voc = load_bigvgan(vocoder) if config.version == "v3" else load_v4_vocoder(vocoder)
-    return model, voc.to(device=device, dtype=dtype).eval()
-
-
-def _converted_v3(path, device: str, dtype: torch.dtype) -> tuple[SynthesizerV3, torch.nn.Module] | None:
-    """The v3/v4 SoVITS and vocoder of a converted folder, if it holds one."""
-    from fastsovits.checkpoints.convert_v3 import CONFIG_FILE, load_converted_v3
-
-    if not (Path(path) / CONFIG_FILE).is_file():
-        return None
-    loaded = load_converted_v3(path, device=device, dtype=dtype)
-    if loaded.vocoder is None:
-        raise MissingResource(f"{Path(path).name} holds a {loaded.config.version} model without its vocoder")
-    return loaded.model, loaded.vocoder
-
-
 class TTS:
     def __init__(
         self,
@@ -357,8 +321,10 @@ class TTS:
     @classmethod
     def _load_pretrained(cls, files: _ModelFiles, device: str, dtype, engine_options: dict) -> TTS:
         from fastsovits.checkpoints.convert import CONFIG_FILE, load_converted
+        from fastsovits.checkpoints.convert_v3 import CONFIG_FILE as V3_CONFIG_FILE
         from fastsovits.checkpoints.gpt import load_gpt
         from fastsovits.checkpoints.sovits import load_sovits
+        from fastsovits.checkpoints.v3_files import resolve_v3, v3_version_of
 
         dtypes = stage_dtypes(dtype, device)
         if device_is_cpu(device):
@@ -384,12 +350,14 @@ class TTS:
         vocoder: torch.nn.Module | None = None
         if path is not None and (Path(path) / CONFIG_FILE).is_file():
             loaded = load_converted(path, device=device)
-            v3 = _converted_v3(path, device, dtypes["sovits"])
+            v3 = None
+            if (Path(path) / V3_CONFIG_FILE).is_file():
+                v3 = resolve_v3(path, vocoder=files.vocoder, version=version, device=device, dtype=dtypes["sovits"])
             if loaded.t2s is None or (loaded.sovits is None and v3 is None):
                 raise MissingResource(f"{Path(path).name} must hold both a GPT and a SoVITS model")
             t2s = loaded.t2s.to(t2s_float)
             if v3 is not None:
-                synth, vocoder = v3
+                synth, vocoder = v3.model, v3.vocoder
             else:
                 assert loaded.sovits is not None
                 synth = loaded.sovits.to(dtypes["sovits"])
@@ -410,8 +378,17 @@ class TTS:
             if gpt is None or sovits is None:
                 raise MissingResource("from_pretrained needs a model folder or both gpt= and sovits=")
             t2s, _, info = load_gpt(gpt, device=device, dtype=t2s_float)
-            if _is_v3_file(sovits, version):
-                synth, vocoder = _load_v3(sovits, version, files.base, vocoder_path, device, dtypes["sovits"])
+            v3_version = v3_version_of(sovits, version)
+            if v3_version is not None:
+                v3 = resolve_v3(
+                    sovits=sovits,
+                    base=files.base,
+                    vocoder=vocoder_path,
+                    version=v3_version,
+                    device=device,
+                    dtype=dtypes["sovits"],
+                )
+                synth, vocoder = v3.model, v3.vocoder
             else:
                 synth, _, _ = load_sovits(
                     sovits,

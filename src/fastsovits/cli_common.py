@@ -38,8 +38,6 @@ LIBRARY_FLAGS = {
     "base": "--base",
     "out_dir": "--out",
     "sovits_version": "--sovits-version",
-    "base": "--base",
-    "vocoder": "--vocoder",
     "max_new_tokens": "--max-new-tokens",
     "num_slots": "--num-slots",
     "max_len": "--max-len",

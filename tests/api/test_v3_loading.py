@@ -84,12 +84,16 @@ def test_official_files_lora_over_base_and_missing_parts(tmp_path) -> None:
 
 def test_converted_folder_speaks_like_the_official_files(tmp_path) -> None:
     from fastsovits.checkpoints.convert import convert
-    from fastsovits.checkpoints.convert_v3 import convert_v3
 
     out = tmp_path / "converted"
-    convert(out_dir=out, gpt=TINY / "tiny_s1_v2.ckpt", hubert_dir=TINY / "tiny_hubert")
-    convert_v3(
-        out_dir=out, sovits=TINY / "tiny_s2_v4.pth", version="v4", vocoder=TINY / "tiny_vocoder_v4.pth", dtype=None
+    convert(
+        out_dir=out,
+        gpt=TINY / "tiny_s1_v2.ckpt",
+        sovits=TINY / "tiny_s2_v4.pth",
+        sovits_version="v4",
+        vocoder=TINY / "tiny_vocoder_v4.pth",
+        hubert_dir=TINY / "tiny_hubert",
+        dtype=None,
     )
     ref = _ref_wav(tmp_path)
     with TTS.from_pretrained(out, num_slots=2, max_len=256) as conv:

@@ -12,10 +12,11 @@ import torch
 from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
 from fastsovits.checkpoints.sovits import detect_sovits_version_fast
 from fastsovits.checkpoints.sovits_v3 import load_sovits_v3
+from fastsovits.errors import CheckpointError
 from fastsovits.models.sovits import as_plain_dict
 from fastsovits.train.config import SovitsLoraTrainConfig
 from fastsovits.train.loop import DistEnv
-from fastsovits.train.lora import export_lora_weights, lora_modules, merge_lora_
+from fastsovits.train.lora import export_lora_weights, load_lora_weights, lora_modules, merge_lora_
 from fastsovits.train.sovits_v3 import SovitsLoraTask, SovitsV3Dataset, build_lora_model, collate_v3
 from tests.reference import reference_dir
 from tests.train.layout_fixture import make_layout
@@ -175,3 +176,23 @@ def test_cli_trains_exports_resumes_and_the_file_loads(tmp_path, capsys) -> None
     lora_base = ["train", "sovits", "--exp-dir", str(exp), "--pretrained-g", str(TINY / "tiny_s2_v4_lora.pth")]
     assert main([*lora_base, "--no-resume"]) == 2
     assert "is a LoRA file" in capsys.readouterr().err
+
+
+def test_official_lora_file_loads_into_training_and_exports_back_unchanged(tmp_path) -> None:
+    """The official fixture -> our training model -> export: the same tensors (our file = theirs),
+    and the training model computes what our loader (official merge semantics) computes."""
+    ref_path = TINY / "tiny_s2_v4_lora.pth"
+    model, official = build_lora_model(BASE, SovitsLoraTrainConfig(**FAST), "v4")
+    load_lora_weights(model, ref_path)
+    path = export_lora_weights(model, tmp_path / "again.pth", epoch=8, step=800, official_config=official)
+    ref, ours = _read(ref_path)["weight"], _read(path)["weight"]
+    assert list(ours) == list(ref) and all(torch.equal(ours[k], ref[k]) for k in ref)
+    a = dict(np.load(reference_dir() / "io" / "lora_v4.npz"))
+    with torch.no_grad():
+        mine = _outputs(model.eval(), a)
+        theirs = _outputs(load_sovits_v3(ref_path, base=BASE)[0], a)
+    for x, y in zip(mine, theirs):
+        assert (x - y).abs().max().item() < 1e-4
+    torch.testing.assert_close(mine[0], torch.from_numpy(a["encp.fea"]), rtol=0, atol=1e-4)  # the official output
+    with pytest.raises(CheckpointError, match="rank"):
+        load_lora_weights(build_lora_model(BASE, SovitsLoraTrainConfig(**{**FAST, "lora_rank": 2}), "v4")[0], ref_path)

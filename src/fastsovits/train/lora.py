@@ -243,3 +243,47 @@ def export_lora_weights(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def load_lora_weights(model: SynthesizerV3, path: str | Path) -> None:
+    """Set a training ``model``'s adapters and trained parts from an official LoRA file (in place).
+
+    The inverse of :func:`export_lora_weights`: the file's rank and version must match the model's;
+    ``weight_g`` / ``weight_v`` go to the weight-norm parametrization as they are. Continues
+    training from a LoRA (the model must be the same base with adapters added).
+    """
+    from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
+    from fastsovits.checkpoints.sovits import HEADER_VERSIONS
+    from fastsovits.checkpoints.sovits_v3 import v3_key_entries
+    from fastsovits.errors import CheckpointError
+
+    path = Path(path)
+    loaded = read_torch_file(path, extra={HPARAMS_GLOBAL: HParamsStandIn})
+    obj, where = loaded.obj, repr(str(path))
+    tag = (loaded.header_tag or "").encode()
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("weight"), Mapping) or "lora_rank" not in obj:
+        raise CheckpointError(f"{where} is not an official SoVITS LoRA file (no 'weight' / 'lora_rank')")
+    if HEADER_VERSIONS.get(tag, ("", "", False))[1:] != (model.config.version, True):
+        raise CheckpointError(f"{where} is not a {model.config.version} LoRA file (header {tag!r})")
+    if obj["lora_rank"] != lora_rank_of(model):
+        raise CheckpointError(f"{where} has LoRA rank {obj['lora_rank']!r}, the model {lora_rank_of(model)}")
+    with torch.device("meta"):
+        plain = SynthesizerV3(model.config)
+    entries = {e.official: e for e in v3_key_entries(plain)}
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    for key, t in obj["weight"].items():
+        key = str(key)
+        if key.startswith(PEFT_PREFIX):
+            ours = "cfm." + key[len(PEFT_PREFIX) :]
+        elif key in entries:
+            e = entries[key]
+            ours = e.ours
+            if e.kind in ("g", "v"):
+                ours = f"{e.ours[: -len('.weight')]}.parametrizations.weight.original{0 if e.kind == 'g' else 1}"
+        else:
+            raise CheckpointError(f"{where}: unexpected key {key!r}")
+        target = tensors.get(ours)
+        if target is None or tuple(target.shape) != tuple(t.shape):
+            raise CheckpointError(f"{where}: {key!r} does not fit the model ({ours})")
+        with torch.no_grad():
+            target.copy_(t.to(target.dtype))

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from fastsovits.cli_common import Sub, add_parser
+from fastsovits.train.config import SovitsLoraTrainConfig
 
 
 def _is_v3_base(path: str, version: str | None) -> bool:
@@ -18,10 +19,17 @@ def _is_v3_base(path: str, version: str | None) -> bool:
     return detect_sovits_version_fast(path)[1] in V3_VERSIONS
 
 
+def _has_cfm(path: str) -> bool:
+    from fastsovits.checkpoints.common import HPARAMS_GLOBAL, HParamsStandIn, read_torch_file
+
+    weight = read_torch_file(path, extra={HPARAMS_GLOBAL: HParamsStandIn}).obj.get("weight") or {}
+    return any(str(k).startswith("cfm.") for k in weight)
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     import os
 
-    from fastsovits.errors import InvalidParameter
+    from fastsovits.errors import CheckpointError, InvalidParameter
     from fastsovits.train.config import GPTTrainConfig, SovitsTrainConfig, load_config
 
     keys = ("epochs", "batch_size", "lr", "precision", "grad_accum", "save_every", "device", "seed")
@@ -42,7 +50,6 @@ def _cmd_train(a: argparse.Namespace) -> int:
             resume=not a.no_resume,
         )
     elif _is_v3_base(a.pretrained_g, a.version):
-        from fastsovits.train.config import SovitsLoraTrainConfig
         from fastsovits.train.sovits_v3 import train_sovits_v3
 
         if a.pretrained_d is not None:
@@ -65,17 +72,25 @@ def _cmd_train(a: argparse.Namespace) -> int:
         if a.lora_rank is not None:
             raise InvalidParameter("--lora-rank is for v3/v4 models only (v1-v2ProPlus train in full)")
         cfg = load_config(SovitsTrainConfig, a.config, overrides)
-        result = train_sovits(
-            a.exp_dir,
-            a.pretrained_g,
-            cfg,
-            pretrained_d=a.pretrained_d,
-            version=a.version,
-            run_dir=a.run_dir,
-            weights_dir=a.weights_dir,
-            exp_name=a.exp_name,
-            resume=not a.no_resume,
-        )
+        try:
+            result = train_sovits(
+                a.exp_dir,
+                a.pretrained_g,
+                cfg,
+                pretrained_d=a.pretrained_d,
+                version=a.version,
+                run_dir=a.run_dir,
+                weights_dir=a.weights_dir,
+                exp_name=a.exp_name,
+                resume=not a.no_resume,
+            )
+        except CheckpointError as e:
+            if a.version is None and _has_cfm(a.pretrained_g):
+                raise CheckpointError(
+                    f"{a.pretrained_g!r} holds v3/v4 weights but is detected as a v1/v2 file (the official rule for "
+                    "small files): pass --version v3 or --version v4"
+                ) from e
+            raise
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
     last = result.history[-1] if result.history else {}
@@ -102,7 +117,8 @@ def add_train(sub: Sub) -> None:
         "Fine-tune on a folder in the official logs/<exp> layout (see `fastsovits prepare`). Resumes from "
         "<run-dir>/state_latest.pt; writes train_log.jsonl and official-format weights every --save-every "
         "epochs (for SoVITS v3/v4: official LoRA files <exp>_e<epoch>_s<step>_l<rank>.pth, loaded together "
-        "with their base model). Several processes: run it under `torchrun --nproc_per_node N fastsovits train ...` (DDP).",
+        "with their base model). Several processes: run it under "
+        "`torchrun --nproc_per_node N fastsovits train ...` (DDP).",
     )
     models = tr.add_subparsers(dest="model", required=True, metavar="MODEL")
     helps = {
@@ -136,9 +152,9 @@ def add_train(sub: Sub) -> None:
             m.add_argument(
                 "--lora-rank",
                 type=int,
-                help="v3/v4 only: rank of the LoRA adapters on the CFM attention (alpha = rank; official choices "
-                "16, 32, 64, 128) (default: the config's value, 32). The exported file holds the adapters and the "
-                "other trained parts and loads over its base model",
+                help="v3/v4 only: rank of the LoRA adapters on the CFM attention (alpha = rank; official "
+                f"choices 16, 32, 64, 128) (default: the config's value, {SovitsLoraTrainConfig.lora_rank}). "
+                "The exported file holds the adapters and the other trained parts and loads over its base model",
             )
         m.add_argument("--config", help="YAML file of config fields to override (flat mapping, plain values)")
         m.add_argument("--epochs", type=int, help=f"epochs to train {keep}")
@@ -151,7 +167,8 @@ def add_train(sub: Sub) -> None:
         m.add_argument("--device", help=f"auto, cpu or cuda {keep}")
         m.add_argument(
             "--run-dir",
-            help="state, logs and weights (default: <exp-dir>/logs_s1_<v>, logs_s2_<v> or, v3/v4, logs_s2_<v>_lora_<rank>)",
+            help="state, logs and weights (default: <exp-dir>/logs_s1_<v>, logs_s2_<v> or, for v3/v4, "
+            "logs_s2_<v>_lora_<rank>)",
         )
         m.add_argument("--weights-dir", help="where exported weights go (default: <run-dir>/weights)")
         m.add_argument("--exp-name", help="name in exported files (default: the exp folder's name)")

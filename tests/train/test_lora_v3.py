@@ -176,6 +176,9 @@ def test_cli_trains_exports_resumes_and_the_file_loads(tmp_path, capsys) -> None
     lora_base = ["train", "sovits", "--exp-dir", str(exp), "--pretrained-g", str(TINY / "tiny_s2_v4_lora.pth")]
     assert main([*lora_base, "--no-resume"]) == 2
     assert "is a LoRA file" in capsys.readouterr().err
+    small = ["train", "sovits", "--exp-dir", str(exp), "--pretrained-g", str(BASE), "--no-resume"]  # no --version
+    assert main(small) == 2
+    assert "pass --version v3 or --version v4" in capsys.readouterr().err
 
 
 def test_official_lora_file_loads_into_training_and_exports_back_unchanged(tmp_path) -> None:

@@ -199,3 +199,23 @@ def test_official_lora_file_loads_into_training_and_exports_back_unchanged(tmp_p
     torch.testing.assert_close(mine[0], torch.from_numpy(a["encp.fea"]), rtol=0, atol=1e-4)  # the official output
     with pytest.raises(CheckpointError, match="rank"):
         load_lora_weights(build_lora_model(BASE, SovitsLoraTrainConfig(**{**FAST, "lora_rank": 2}), "v4")[0], ref_path)
+
+
+def test_flow_matching_loss_ignores_padding_and_needs_real_frames() -> None:
+    from fastsovits.train.cfm_loss import flow_matching_loss
+
+    est = load_sovits_v3(BASE, "v4")[0].cfm.estimator.eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(1)
+    x1, mu = torch.randn(2, 100, 40, generator=g), torch.randn(2, 40, 512, generator=g)
+    lengths, prompts = torch.tensor([40, 25]), torch.tensor([10, 5])
+    junk = x1.clone()
+    junk[1, :, 25:] = 100.0  # row 1's padding
+    losses = []
+    for x in (x1, junk):
+        torch.manual_seed(5)
+        losses.append(float(flow_matching_loss(est, x, lengths, prompts, mu, shortcut_prob=0.0)))
+    assert np.isfinite(losses[0]) and losses[0] == pytest.approx(losses[1], rel=1e-6)
+    changed = x1.clone()
+    changed[1, :, 10:20] += 1.0  # real, scored frames of row 1
+    torch.manual_seed(5)
+    assert float(flow_matching_loss(est, changed, lengths, prompts, mu, shortcut_prob=0.0)) != pytest.approx(losses[0])

@@ -2,11 +2,13 @@
 
     python benchmarks/train.py                       # tiny official-format models, CPU
     python benchmarks/train.py --size full --device cuda --precision bf16   # full-size, official batch sizes
+    python benchmarks/train.py --only lora           # SoVITS v4 LoRA (CFM) step only
 
 ``tiny``: the tiny fixtures (tests/fixtures/reference/tiny), batch 8 (GPT) / 4 (SoVITS), small
 discriminator. ``full``: random full-size v2 GPT (24 layers, d512) and v2ProPlus SoVITS with the
-official discriminator, official batch sizes (8 / 32; ``--batch`` overrides). Synthetic batches of
-``--seconds`` long utterances (random phones/codes, noise audio, random HuBERT/SV features): the
+official discriminator, official batch sizes (8 / 32; ``--batch`` overrides). ``lora``: the v4 LoRA
+step (tiny fixture at rank 4, or a random full-size v4 model at rank 32), batch 4 (``--lora-batch``).
+Synthetic batches of ``--seconds`` long utterances (random phones/codes, noise audio, random HuBERT/SV features): the
 work per step is the real work. A step = one optimizer step (SoVITS: D step + G step); the first
 ``--warmup`` steps are not timed.
 """
@@ -146,6 +148,48 @@ def bench_sovits(size: str, batch: int, seconds: float, device: torch.device, pr
     }
 
 
+def bench_lora(size: str, batch: int, seconds: float, device: torch.device, precision: str, steps: int, warmup: int):
+    """SoVITS v4 LoRA step (CFM flow matching): tiny fixture at rank 4, or a random full-size v4 model at rank 32."""
+    from fastsovits.models.sovits_v3 import SovitsV3Config, SynthesizerV3
+    from fastsovits.train.config import SovitsLoraTrainConfig
+    from fastsovits.train.loop import DistEnv
+    from fastsovits.train.sovits_v3 import SovitsLoraTask, SovitsV3Batch, build_lora_model, prepare_lora_model
+
+    rank = 4 if size == "tiny" else SovitsLoraTrainConfig.lora_rank
+    cfg = SovitsLoraTrainConfig(batch_size=batch, precision=precision, progress=False, export=False, lora_rank=rank)
+    if size == "tiny":
+        model, _ = build_lora_model(TINY / "tiny_s2_v4.pth", cfg, "v4")
+    else:
+        model = prepare_lora_model(SynthesizerV3(SovitsV3Config(version="v4")), cfg)
+    task = SovitsLoraTask(model, _Lengths(batch), cfg, DistEnv(device=device), "bench")
+    frames = int(seconds * 50) // 2 * 2
+    n = int(seconds * 12)
+    g = torch.Generator().manual_seed(0)
+    b = SovitsV3Batch(
+        torch.randn(batch, 768, frames, generator=g),
+        torch.rand(batch, 1025, frames, generator=g),
+        torch.full((batch,), frames),
+        torch.rand(batch, 100, 2 * frames, generator=g) * 2 - 1,
+        torch.full((batch,), 2 * frames),
+        torch.randint(1, model.config.n_symbols, (batch, n), generator=g),
+        torch.full((batch,), n),
+        [f"u{i}" for i in range(batch)],
+    )
+    secs = _time(lambda: task.train_step([b]), warmup, steps, device)
+    return {
+        "model": f"sovits-v4-lora-{size}",
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "trained_params_m": round(sum(p.numel() for p in task.params) / 1e6, 3),
+        "lora_rank": rank,
+        "batch": batch,
+        "mel_frames": 2 * frames,
+        "steps": steps,
+        "seconds": round(secs, 3),
+        "steps_per_s": round(steps / secs, 3),
+        "utterances_per_s": round(steps * batch / secs, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=("tiny", "full"), default="tiny")
@@ -156,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sovits-batch", type=int, help="default 4 tiny / 32 full (official)")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--only", choices=("gpt", "sovits"))
+    p.add_argument("--lora-batch", type=int, help="default 4 (the WebUI proposes GPU GB // 8)")
+    p.add_argument("--only", choices=("gpt", "sovits", "lora"))
     a = p.parse_args(argv)
     device = torch.device(a.device)
     torch.manual_seed(0)
@@ -172,11 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
-    if a.only != "sovits":
+    if a.only in (None, "gpt"):
         out["results"].append(bench_gpt(a.size, a.gpt_batch or 8, a.seconds, device, a.precision, a.steps, a.warmup))
-    if a.only != "gpt":
+    if a.only in (None, "sovits"):
         batch = a.sovits_batch or (4 if a.size == "tiny" else 32)
         out["results"].append(bench_sovits(a.size, batch, a.seconds, device, a.precision, a.steps, a.warmup))
+    if a.only in (None, "lora"):
+        out["results"].append(bench_lora(a.size, a.lora_batch or 4, a.seconds, device, a.precision, a.steps, a.warmup))
     if device.type == "cuda":
         out["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     print(json.dumps(out, indent=1))

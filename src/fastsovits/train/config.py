@@ -132,6 +132,52 @@ class SovitsTrainConfig(CommonTrainConfig):
             raise InvalidParameter("disc_channels needs 5 widths and disc_scale_channels 6")
 
 
+# official s2_train_v3_lora.py sampler boundaries (the longer buckets are commented out there)
+LORA_BUCKETS = (32, 300, 400, 500, 600, 700, 800, 900, 1000)
+LORA_RANK_MAX = 1024  # also bounded by the attention width (checked when the adapters are added)
+
+
+@dataclass(frozen=True)
+class SovitsLoraTrainConfig(CommonTrainConfig):
+    """SoVITS v3/v4 fine-tuning (official ``s2_train_v3_lora.py``): LoRA on the CFM's DiT attention
+    plus the style encoder, bridge and ``wns1``; loss = the CFM flow-matching loss only, no discriminator.
+
+    Defaults: the official trainer and WebUI values for v3/v4 (2 epochs, save every epoch, rank 32).
+    """
+
+    epochs: int = 2
+    batch_size: int = 4  # the WebUI proposes GPU memory (GB) // 8
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    eps: float = 1e-9
+    lr_decay: float = 0.999875  # ExponentialLR gamma, stepped once per epoch
+    lora_rank: int = 32  # WebUI choices 16 / 32 / 64 / 128; lora_alpha = rank
+    min_sec: float = 0.6
+    max_sec: float = 54.0
+    buckets: tuple[int, ...] = LORA_BUCKETS
+    grad_clip: float = 0.0  # 0 = off (officially only measured)
+    grad_ckpt: bool = False  # recompute DiT blocks in the backward pass (less memory, slower)
+    dit_dropout: float = 0.1  # dropout after the DiT attention and inside its feed-forward (official DiT default)
+    shortcut_prob: float = 0.3  # share of steps with the two-step self-consistency target (official)
+    prompt_ratio: float = 2 / 3  # the in-context prompt is U(0, 1) * this * the mel length (floored)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.lr > 0 or not 0 < self.lr_decay <= 1:
+            raise InvalidParameter(f"bad LR settings: lr={self.lr}, lr_decay={self.lr_decay}")
+        if not 1 <= self.lora_rank <= LORA_RANK_MAX:
+            raise InvalidParameter(f"lora_rank must be in 1..{LORA_RANK_MAX}, got {self.lora_rank}")
+        if not 0 <= self.min_sec < self.max_sec:
+            raise InvalidParameter(f"bad duration settings: min_sec={self.min_sec}, max_sec={self.max_sec}")
+        for name in ("dit_dropout", "shortcut_prob"):
+            if not 0 <= getattr(self, name) < 1:
+                raise InvalidParameter(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.prompt_ratio < 1:
+            raise InvalidParameter(f"prompt_ratio must be in [0, 1), got {self.prompt_ratio}")
+        if len(self.betas) != 2:
+            raise InvalidParameter(f"betas must be two floats, got {self.betas!r}")
+
+
 C = TypeVar("C", bound=CommonTrainConfig)
 
 
@@ -205,6 +251,7 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: di
 
 __all__ = [
     "GPTTrainConfig",
+    "SovitsLoraTrainConfig",
     "SovitsTrainConfig",
     "load_config",
     "with_overrides",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 from collections import OrderedDict
@@ -44,6 +45,8 @@ from fastsovits.errors import CheckpointError, InvalidParameter, MissingResource
 from fastsovits.models.dit import FREQ_EMBED_DIM, DiTConfig, text_position_table
 from fastsovits.models.sovits import as_plain_dict
 from fastsovits.models.sovits_v3 import V3_VERSIONS, SovitsV3Config, SynthesizerV3
+
+log = logging.getLogger(__name__)
 
 _WN = {"dilated": "in_layers", "res_skip": "res_skip_layers"}
 _EST = "cfm.estimator."
@@ -197,11 +200,21 @@ def _check_base(base: Path, base_obj: Mapping[str, Any], base_tag: str | None, l
         raise CheckpointError(f"base {base.name!r} is itself a LoRA file; the base is a plain SoVITS {version} model")
     if not any(str(k).startswith("cfm.") for k in weight):
         raise CheckpointError(f"base {base.name!r} is not a plain SoVITS v3/v4 model (no cfm.* weights)")
-    base_version = certain_version(base) or recorded_version(base_obj)
-    if base_version in V3_VERSIONS and base_version != version:
+    certain = certain_version(base)
+    if certain in V3_VERSIONS and certain != version:
         raise CheckpointError(
-            f"base {base.name!r} is a SoVITS {base_version} model; the {version} LoRA {lora.name!r} needs the "
+            f"base {base.name!r} is a SoVITS {certain} model; the {version} LoRA {lora.name!r} needs the "
             f"{version} base ({_BASE_FILES[version]})"
+        )
+    recorded = recorded_version(base_obj)
+    if certain is None and recorded in V3_VERSIONS and recorded != version:
+        # Only the file's own config says so (the official loader does not look): merge, but say it.
+        log.warning(
+            "base %r records version %s in its config; merging the %s LoRA %r over it as asked",
+            base.name,
+            recorded,
+            version,
+            lora.name,
         )
 
 

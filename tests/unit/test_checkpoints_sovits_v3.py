@@ -68,7 +68,7 @@ def test_lora_file_problems_are_clear_errors(tmp_path: Path) -> None:
         load_sovits_v3(rank, base=base)
     with pytest.raises(CheckpointError, match="v4 LoRA"):
         load_sovits_v3(_tiny("tiny_s2_v4_lora.pth"), "v3", base=base)
-    with pytest.raises(CheckpointError, match="LoRA base"):
+    with pytest.raises(CheckpointError, match="itself a LoRA file"):
         load_sovits_v3(_tiny("tiny_s2_v4_lora.pth"), base=_tiny("tiny_s2_v4_lora.pth"))
     with pytest.raises(MissingResource):
         load_sovits_v3(_tiny("tiny_s2_v4_lora.pth"), base=tmp_path / "missing.pth")

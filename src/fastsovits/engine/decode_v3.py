@@ -1,6 +1,6 @@
 """v3/v4 decode of finished sentences: encoder features, the CFM sampler and the vocoder, batched across rows.
 
-Rows are sorted by (sample steps, code length) and decoded in groups that share a step count: every
+Rows are sorted by (sample steps, mel frames) and decoded in groups that share a step count: every
 group is one call of :func:`fastsovits.models.v3_synthesis.synthesize` (each row keeps its own voice's
 in-context window and chunk boundaries; padded frames are masked at every step). A group holds at
 most ``max_batch`` rows and at most ``max_group_frames`` padded mel frames, the number whose

@@ -12,6 +12,10 @@ GPT's EOS row is zeroed, so every sentence runs exactly --tokens tokens). One re
 Per mode, after one warm-up request, --runs requests; p50/p95 of
   first_audio_s   submit -> first audio samples (API) / request sent -> first body bytes after the headers (server)
   total_s         submit -> the whole answer
+API only, where the time goes (busy seconds of the whole request, p50): frontend (G2P of both sentences),
+prefill (both sentences), decode (SoVITS, all chunks), step_ms (one T2S step); mode 3 also gives the tokens
+before the first cut (first_chunk_tokens): first audio ~ frontend of sentence 1 + its prefill +
+first_chunk_tokens steps + the decode of that chunk.
 API: in-process TTS (num_slots 1), through ``TTS.stream`` (modes 1-3) and ``TTS.synthesize`` (mode 0), in a
 child process with the CLI's OpenMP settings. Server: a ``fastsovits serve`` subprocess, POST /tts with
 ``ref_audio_path`` under --ref-root and ``media_type=raw`` (PCM bytes as they are made). Prints one JSON document.
@@ -64,6 +68,7 @@ def api_child(a: argparse.Namespace) -> dict:
 
     from fastsovits import SynthesisParams
     from fastsovits.api import TTS
+    from fastsovits.engine.stream_decode import StreamSpec
     from fastsovits.server.schemas import streaming_params
 
     torch.set_num_threads(a.threads)
@@ -100,13 +105,21 @@ def api_child(a: argparse.Namespace) -> dict:
             if run:  # run 0 warms up
                 first.append(t_first if t_first is not None else t_end)
                 total.append(t_end)
-                stages.append({k: after.stage_seconds[k] - before.stage_seconds[k] for k in ("frontend", "prefill")})
+                st = {
+                    k: after.stage_seconds[k] - before.stage_seconds[k]
+                    for k in ("frontend", "prefill", "t2s", "decode")
+                }
+                st["step"] = (st["t2s"] - st["prefill"]) / max(1, after.tokens - before.tokens)
+                stages.append(st)
         out[MODE_NAMES[mode]] = {
             "first_audio_s": percentiles(first),
             "total_s": percentiles(total),
-            "frontend_s_p50": percentiles([s["frontend"] for s in stages])["p50"],
-            "prefill_s_p50": percentiles([s["prefill"] for s in stages])["p50"],
+            # whole-request busy seconds (both sentences), p50 over the runs
+            **{f"{k}_s_p50": percentiles([s[k] for s in stages])["p50"] for k in ("frontend", "prefill", "decode")},
+            "step_ms_p50": round(1000 * percentiles([s["step"] for s in stages])["p50"], 1),
         }
+        if mode == 3:  # tokens before the first chunk is cut: the planner's first cut
+            out[MODE_NAMES[mode]]["first_chunk_tokens"] = StreamSpec(params.min_chunk_length, True).first_cut
     tts.close()
     out["peak_rss_mb"] = peak_rss_mb()
     return out

@@ -87,8 +87,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dtype",
         default="auto",
-        help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16 or bf16, or per stage as "
-        "t2s=fp32,sovits=bf16; bf16 needs a CPU with AVX512_BF16/AMX to be fast (docs/engine.md)",
+        help="weights' precision: auto (fp32 on CPU, fp16 on CUDA), fp32, fp16, bf16, or int8 (CPU only: "
+        "weight-only int8 T2S with a bf16 SoVITS, fastest for one request at a time), or per stage as "
+        "t2s=int8,sovits=bf16; bf16 and int8 need a CPU with AVX512_BF16/AMX to be fast (docs/engine.md)",
     )
     p.add_argument(
         "--cuda-graphs",

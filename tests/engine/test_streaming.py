@@ -26,6 +26,21 @@ def test_fixed_chunks() -> None:
     assert planner.next_cut(tokens, 8) is None
 
 
+def test_fixed_chunks_split_the_first_one() -> None:
+    """The first chunk goes out in two halves; the cuts after it are those of unsplit chunks."""
+    tokens = list(range(60))
+    split = ChunkPlanner(StreamSpec(chunk_tokens=16, fixed_length=True))
+    assert split.next_cut(tokens[:7], 0) is None
+    assert split.next_cut(tokens[:8], 0) == 8
+    assert split.next_cut(tokens[:15], 8) is None
+    assert split.next_cut(tokens[:16], 8) == 16
+    assert split.next_cut(tokens, 16) == 32
+    whole = ChunkPlanner(StreamSpec(chunk_tokens=16, fixed_length=True, split_first=False))
+    assert whole.next_cut(tokens[:15], 0) is None and whole.next_cut(tokens, 0) == 16
+    short = ChunkPlanner(StreamSpec(chunk_tokens=12, fixed_length=True))  # halves would be under 8 tokens
+    assert short.next_cut(tokens[:11], 0) is None and short.next_cut(tokens, 0) == 12
+
+
 def test_silence_chunks_cut_after_the_silent_pair() -> None:
     sim = [-0.5] * 10
     sim[7] = 0.9  # token 7 sounds like silence
@@ -41,15 +56,19 @@ def test_silence_chunks_cut_after_the_silent_pair() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 9), min_size=0, max_size=80), st.integers(1, 8), st.booleans())
+@given(st.lists(st.integers(0, 9), min_size=0, max_size=80), st.integers(1, 20), st.booleans())
 def test_every_token_in_exactly_one_chunk(tokens, n, fixed) -> None:
     sim = [(-1) ** t * t / 10 for t in range(10)]
-    planner = ChunkPlanner(StreamSpec(chunk_tokens=n, fixed_length=fixed), sim)
+    spec = StreamSpec(chunk_tokens=n, fixed_length=fixed)
+    planner = ChunkPlanner(spec, sim)
     cuts, start = [], 0
     for length in range(len(tokens) + 1):  # tokens arrive one at a time
         cut = planner.next_cut(tokens[:length], start)
         if cut is not None:
-            assert start < cut <= length and cut - start >= n
+            minimum = n  # fixed mode: the first chunk may go out in two halves
+            if fixed and start < n:
+                minimum = spec.first_cut if start == 0 else n - spec.first_cut
+            assert start < cut <= length and cut - start >= minimum
             cuts.append(cut)
             start = cut
     assert cuts == sorted(set(cuts)) and all(c <= len(tokens) for c in cuts)
@@ -62,14 +81,14 @@ def test_frame_noise_is_indexed_by_frame() -> None:
     assert not torch.equal(frame_noise(6, 0, 70, 3), whole)
 
 
-@pytest.mark.parametrize("fixed", [True, False])
-def test_streamed_pieces_match_the_whole_decode(models, fixed) -> None:  # noqa: F811
+@pytest.mark.parametrize(("fixed", "chunk"), [(True, 8), (False, 8), (True, 16)])  # 16: split first chunk
+def test_streamed_pieces_match_the_whole_decode(models, fixed, chunk) -> None:  # noqa: F811
     t2s, synth, ge = models
     sents = [
         replace(s, max_new_tokens=60, decode=replace(s.decode, noise_scale=ns, seed=3))
         for s, ns in zip(_sentences(ge, 2, 1), (0.0, 0.5))
     ]
-    streamed = [replace(s, stream=StreamSpec(chunk_tokens=8, fixed_length=fixed)) for s in sents]
+    streamed = [replace(s, stream=StreamSpec(chunk_tokens=chunk, fixed_length=fixed)) for s in sents]
     with Engine(t2s, synth, num_slots=2, max_len=256) as engine:
         whole_handle = engine.submit(SynthesisJob(sents))
         whole = whole_handle.result(timeout=120)

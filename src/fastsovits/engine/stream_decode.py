@@ -5,7 +5,8 @@ What the official streaming modes 2 and 3 (``streaming_mode`` with ``min_chunk_l
 tokens in two chunks, and its chunk audio is not continuous with the next chunk's.
 
 - ``ChunkPlanner`` (no torch) decides where a chunk ends. Fixed mode: every ``chunk_tokens``
-  tokens. Silence mode: once ``chunk_tokens + 2`` tokens are pending, cut after the pair of
+  tokens; with ``split_first`` the first ``chunk_tokens`` go out as two halves (the first audio
+  after half the tokens, the later cuts where they were). Silence mode: once ``chunk_tokens + 2`` tokens are pending, cut after the pair of
   consecutive tokens most similar to the mute token (cosine similarity of audio embeddings),
   if that pair looks silent (score >= 0) and leaves at least ``chunk_tokens`` tokens in the chunk;
   a chunk is forced at ``4 * chunk_tokens`` pending tokens so latency stays bounded. Every token
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from fastsovits.engine.jobs import DecodeInputs
 
 MUTE_TOKEN = 486  # the official "silence" semantic token used to score chunk boundaries
+MIN_FIRST_CHUNK = 8  # tokens: a split first chunk is never shorter (the decoder holds the newest ~4 back)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,13 @@ class StreamSpec:
     chunk_tokens: int = 16  # official min_chunk_length
     fixed_length: bool = False  # official fixed_length_chunk (mode 3)
     overlap_tokens: int = 2  # official overlap_length: cross-fade length, in tokens
+    split_first: bool = True  # fixed mode: cut the first chunk in two halves (earlier first audio)
+
+    @property
+    def first_cut(self) -> int:
+        """Tokens in the first chunk of fixed mode."""
+        n = self.chunk_tokens
+        return n // 2 if self.split_first and n // 2 >= MIN_FIRST_CHUNK else n
 
 
 class ChunkPlanner:
@@ -56,7 +65,9 @@ class ChunkPlanner:
         """Exclusive end of a chunk starting at ``start``, or None to wait for more tokens."""
         n, pending = self.spec.chunk_tokens, len(tokens) - start
         if self.spec.fixed_length:
-            return start + n if pending >= n else None
+            first = self.spec.first_cut
+            end = first if start < first else (start // n + 1) * n  # then every n tokens, as unsplit
+            return end if len(tokens) >= end else None
         if pending < n + 2:
             return None
         sim = self.mute_sim

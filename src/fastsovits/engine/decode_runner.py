@@ -8,7 +8,7 @@ style vector ``ge`` comes precomputed per reference (cached by the caller).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +34,35 @@ class SentenceDecoder(Protocol):
     part_seconds: dict[str, float]  # busy seconds of the decoder's parts, if it has parts
 
     def decode(self, items: Sequence[DecodeItem]) -> list[np.ndarray]: ...
+
+
+def decode_in_groups(
+    items: Sequence[DecodeItem],
+    keys: Sequence[tuple[float, int]],
+    max_rows: int,
+    max_padded: int,
+    decode_group: Callable[[list[DecodeItem]], list[np.ndarray]],
+) -> list[np.ndarray]:
+    """Decode ``items`` in groups, returning their audio in the given order.
+
+    ``keys[i]`` = (what a group must share, the item's size). Items are sorted by key; a group holds at
+    most ``max_rows`` items of one shared value, and at most ``max_padded`` in rows x its largest size."""
+    order = sorted(range(len(items)), key=lambda i: keys[i])
+    out: list[np.ndarray | None] = [None] * len(items)
+    group: list[int] = []
+    for i in [*order, None]:
+        if group and (
+            i is None
+            or len(group) == max_rows
+            or (len(group) + 1) * keys[i][1] > max_padded  # sorted: i is the largest so far
+            or keys[i][0] != keys[group[0]][0]
+        ):
+            for j, audio in zip(group, decode_group([items[k] for k in group])):
+                out[j] = audio
+            group = []
+        if i is not None:
+            group.append(i)
+    return out  # type: ignore[return-value]
 
 
 MAX_BATCH_SECONDS = 120.0  # audio seconds decoded in one call: bounds the vocoder's activations
@@ -90,20 +119,10 @@ class DecodeRunner:
         """Audio (float32, the model's rate) of every item, in the given order.
 
         Groups hold at most ``max_batch`` rows and, padded, at most ``max_batch_seconds`` of audio."""
-        order = sorted(range(len(items)), key=lambda i: (items[i].inputs.noise_scale, items[i].codes.numel()))
-        out: list[np.ndarray | None] = [None] * len(items)
-        group: list[int] = []
-        for i in order + [None]:
-            padded = (len(group) + 1) * items[i].codes.numel() if i is not None else 0  # sorted: i is the longest
-            if group and (
-                i is None
-                or len(group) == self.max_batch
-                or padded > self.max_batch_codes
-                or items[i].inputs.noise_scale != items[group[0]].inputs.noise_scale
-            ):
-                for j, audio in zip(group, self.decode_group([items[k] for k in group])):
-                    out[j] = audio
-                group = []
-            if i is not None:
-                group.append(i)
-        return out  # type: ignore[return-value]
+        return decode_in_groups(
+            items,
+            [(it.inputs.noise_scale, it.codes.numel()) for it in items],
+            self.max_batch,
+            self.max_batch_codes,
+            self.decode_group,
+        )

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fastsovits.engine.budget import available_memory
-from fastsovits.engine.decode_runner import DecodeItem
+from fastsovits.engine.decode_runner import DecodeItem, decode_in_groups
 from fastsovits.errors import InvalidInput
 from fastsovits.models.sovits_v3 import SynthesizerV3
 from fastsovits.models.v3_synthesis import WINDOWS, synthesize
@@ -109,23 +109,8 @@ class InContextDecodeRunner:
 
     def decode(self, items: Sequence[DecodeItem]) -> list[np.ndarray]:
         """Audio (float32, the vocoder's rate) of every item, in the given order."""
-        frames = [self.frames(it) for it in items]
-        order = sorted(range(len(items)), key=lambda i: (items[i].inputs.sample_steps, frames[i]))
-        out: list[np.ndarray | None] = [None] * len(items)
-        group: list[int] = []
-        for i in [*order, None]:
-            if group and (
-                i is None
-                or len(group) == self.max_batch
-                or (len(group) + 1) * frames[i] > self.max_group_frames  # sorted: i is the longest
-                or items[i].inputs.sample_steps != items[group[0]].inputs.sample_steps
-            ):
-                for j, audio in zip(group, self.decode_group([items[k] for k in group])):
-                    out[j] = audio
-                group = []
-            if i is not None:
-                group.append(i)
-        return out  # type: ignore[return-value]
+        keys = [(float(it.inputs.sample_steps), self.frames(it)) for it in items]
+        return decode_in_groups(items, keys, self.max_batch, self.max_group_frames, self.decode_group)
 
     @property
     def sampling_rate(self) -> int:

@@ -178,6 +178,21 @@ class TrainTask(Protocol):
     def export(self, run_dir: Path, epoch: int, step: int) -> list[Path]: ...
 
 
+class StatefulParts:
+    """``state_dict``/``load_state_dict`` of a task whose state is a few named objects that have their own
+    (model, optimizer, scheduler, grad scaler): the task names them in ``_stateful()``."""
+
+    def _stateful(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: obj.state_dict() for name, obj in self._stateful().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, obj in self._stateful().items():
+            obj.load_state_dict(state[name])
+
+
 @dataclass
 class TrainResult:
     run_dir: Path

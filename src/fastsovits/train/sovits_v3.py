@@ -41,7 +41,15 @@ from fastsovits.train.cfm_loss import (
 )
 from fastsovits.train.config import SovitsLoraTrainConfig
 from fastsovits.train.data import SSL_DIM, BucketBatchSampler, SovitsDataset
-from fastsovits.train.loop import DistEnv, TrainResult, autocast, grad_scaler, init_distributed, run_training
+from fastsovits.train.loop import (
+    DistEnv,
+    StatefulParts,
+    TrainResult,
+    autocast,
+    grad_scaler,
+    init_distributed,
+    run_training,
+)
 from fastsovits.train.lora import add_lora, export_lora_weights, lora_rank_of
 
 log = logging.getLogger("fastsovits.train")
@@ -186,7 +194,7 @@ def build_lora_model(
 
 
 # ---- task ---------------------------------------------------------------------------------------
-class SovitsLoraTask:
+class SovitsLoraTask(StatefulParts):
     kind = "sovits_lora"
 
     def __init__(
@@ -223,19 +231,8 @@ class SovitsLoraTask:
             world_size=env.world_size,
         )
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optim": self.optim.state_dict(),
-            "sched": self.sched.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optim.load_state_dict(state["optim"])
-        self.sched.load_state_dict(state["sched"])
-        self.scaler.load_state_dict(state["scaler"])
+    def _stateful(self) -> dict[str, Any]:
+        return {"model": self.model, "optim": self.optim, "sched": self.sched, "scaler": self.scaler}
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)

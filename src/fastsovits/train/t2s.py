@@ -28,7 +28,15 @@ from torch.utils.data import DataLoader
 from fastsovits.models.t2s import Text2Semantic
 from fastsovits.train.config import GPTTrainConfig
 from fastsovits.train.data import BucketBatchSampler, T2SBatch, T2SDataset, collate_t2s
-from fastsovits.train.loop import DistEnv, TrainResult, autocast, grad_scaler, init_distributed, run_training
+from fastsovits.train.loop import (
+    DistEnv,
+    StatefulParts,
+    TrainResult,
+    autocast,
+    grad_scaler,
+    init_distributed,
+    run_training,
+)
 
 log = logging.getLogger("fastsovits.train")
 
@@ -109,7 +117,7 @@ def make_optimizer(model: nn.Module, cfg: GPTTrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=True)
 
 
-class GPTTask:
+class GPTTask(StatefulParts):
     kind = "gpt"
 
     def __init__(
@@ -142,19 +150,8 @@ class GPTTask:
         self.scaler = grad_scaler(cfg.precision, env.device)
 
     # ---- TrainTask ----
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+    def _stateful(self) -> dict[str, Any]:
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)

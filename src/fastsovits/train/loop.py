@@ -24,12 +24,15 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.distributed as dist
 
 from fastsovits.errors import CheckpointError, InvalidParameter
+
+if TYPE_CHECKING:
+    from fastsovits.train.config import CommonTrainConfig
 
 STATE_FILE = "state_latest.pt"
 LOG_FILE = "train_log.jsonl"
@@ -214,6 +217,25 @@ def _chunks(batches: Iterable, n: int) -> Iterable[list]:
             group = []
     if group:
         yield group
+
+
+def run_task(
+    task: TrainTask, run_dir: str | Path, cfg: CommonTrainConfig, *, resume: bool, env: DistEnv
+) -> TrainResult:
+    """:func:`run_training` with the loop settings every training config carries."""
+    return run_training(
+        task,
+        run_dir,
+        epochs=cfg.epochs,
+        save_every=cfg.save_every,
+        seed=cfg.seed,
+        grad_accum=cfg.grad_accum,
+        log_every=cfg.log_every,
+        resume=resume,
+        env=env,
+        progress=cfg.progress,
+        config=cfg.to_dict(),
+    )
 
 
 def run_training(

@@ -34,7 +34,7 @@ from fastsovits.models.sovits_prior import length_mask
 from fastsovits.train.config import SovitsTrainConfig
 from fastsovits.train.data import HOP, BucketBatchSampler, SovitsBatch, SovitsDataset, collate_sovits
 from fastsovits.train.discriminator import MultiPeriodDiscriminator, load_official_discriminator
-from fastsovits.train.loop import DistEnv, TrainResult, autocast, grad_scaler, init_distributed, run_training
+from fastsovits.train.loop import DistEnv, TrainResult, autocast, grad_scaler, init_distributed, run_task
 from fastsovits.train.losses import (
     SpecToMel,
     discriminator_loss,
@@ -372,16 +372,4 @@ def train_sovits(
         official,
         Path(weights_dir) if weights_dir is not None else None,
     )
-    return run_training(
-        task,
-        run_dir,
-        epochs=cfg.epochs,
-        save_every=cfg.save_every,
-        seed=cfg.seed,
-        grad_accum=cfg.grad_accum,
-        log_every=cfg.log_every,
-        resume=resume,
-        env=env,
-        progress=cfg.progress,
-        config=cfg.to_dict(),
-    )
+    return run_task(task, run_dir, cfg, resume=resume, env=env)

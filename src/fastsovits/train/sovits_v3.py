@@ -48,7 +48,7 @@ from fastsovits.train.loop import (
     autocast,
     grad_scaler,
     init_distributed,
-    run_training,
+    run_task,
 )
 from fastsovits.train.lora import add_lora, export_lora_weights, lora_rank_of
 
@@ -303,16 +303,4 @@ def train_sovits_v3(
     task = SovitsLoraTask(
         model, dataset, cfg, env, name, official, Path(weights_dir) if weights_dir is not None else None
     )
-    return run_training(
-        task,
-        run_dir,
-        epochs=cfg.epochs,
-        save_every=cfg.save_every,
-        seed=cfg.seed,
-        grad_accum=cfg.grad_accum,
-        log_every=cfg.log_every,
-        resume=resume,
-        env=env,
-        progress=cfg.progress,
-        config=cfg.to_dict(),
-    )
+    return run_task(task, run_dir, cfg, resume=resume, env=env)

@@ -35,7 +35,7 @@ from fastsovits.train.loop import (
     autocast,
     grad_scaler,
     init_distributed,
-    run_training,
+    run_task,
 )
 
 log = logging.getLogger("fastsovits.train")
@@ -268,16 +268,4 @@ def train_gpt(
         official,
         Path(weights_dir) if weights_dir is not None else None,
     )
-    return run_training(
-        task,
-        run_dir,
-        epochs=cfg.epochs,
-        save_every=cfg.save_every,
-        seed=cfg.seed,
-        grad_accum=cfg.grad_accum,
-        log_every=cfg.log_every,
-        resume=resume,
-        env=env,
-        progress=cfg.progress,
-        config=cfg.to_dict(),
-    )
+    return run_task(task, run_dir, cfg, resume=resume, env=env)

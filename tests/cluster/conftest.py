@@ -7,6 +7,7 @@ CPU each. The application is the same ``fastsovits.cluster.app.deploy`` that ``s
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from tests.server.conftest import REF, REF_TEXT, free_port, reference_clip, wav_
 
 READY_TIMEOUT_S = 240
 FT_MODELS = ("ft-a", "ft-b")
+BIND_ATTEMPTS = 3  # Serve binds its proxy port late: another process may take a port found free
 
 
 def fine_tuned(src: Path, dst: Path, seed: int) -> Path:
@@ -72,9 +74,8 @@ def cluster(tmp_path_factory):
         name: base.with_(name=name, gpt=str(fine_tuned(REF / "tiny/tiny_s1_v2.ckpt", d / f"{name}.ckpt", i)))
         for i, name in enumerate(FT_MODELS, start=1)
     }
-    port = free_port()
     config = ServerConfig(
-        port=port,
+        port=free_port(),
         device="cpu",
         num_slots=8,
         max_len=256,
@@ -99,8 +100,17 @@ def cluster(tmp_path_factory):
     )
     ref = Voice("ref", wav_bytes(reference_clip(), 32000), REF_TEXT, "en", source="file")
     try:
-        deploy(config, base, list(models.values()), settings, [ref], default_voice="ref")
-        c = Cluster(f"http://127.0.0.1:{port}", base, config, models)
+        for attempt in range(BIND_ATTEMPTS):
+            try:
+                deploy(config, base, list(models.values()), settings, [ref], default_voice="ref")
+                break
+            except Exception as e:  # a free port taken by someone else before Serve's proxy bound it
+                if "Failed to bind" not in str(e) or attempt == BIND_ATTEMPTS - 1:
+                    raise
+                serve.shutdown()  # a local cluster (no ray_address): start it again on a new port
+                ray.shutdown()
+                config = replace(config, port=free_port())
+        c = Cluster(f"http://127.0.0.1:{config.port}", base, config, models)
         c.wait_replicas(2)
         yield c
     finally:

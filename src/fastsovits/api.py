@@ -594,6 +594,8 @@ class TTS:
 
         params = params or SynthesisParams()
         stream = params.streaming_mode if stream is None else stream
+        # v3/v4 sentences are decoded whole (their CFM window spans the sentence): they stream sentence by sentence.
+        stream = stream and not self.in_context
         if not isinstance(text, str) or not text.strip():
             raise EmptyText("the text is empty")
         if not isinstance(reference, Reference):
@@ -608,9 +610,7 @@ class TTS:
         if len(sentences) > 1:
             self._frontend.submit(self._feed, job, sentences, reference, language, params, stream)
         aligner = SentenceAligner(self, reference, language) if params.timestamps else None
-        return SynthesisHandle(
-            job, sentences, params, self.sample_rate, stream and not self.in_context, aligner, self._gap_rate
-        )
+        return SynthesisHandle(job, sentences, params, self.sample_rate, stream, aligner, self._gap_rate)
 
     @property
     def _token_cap(self) -> int:

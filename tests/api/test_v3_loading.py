@@ -3,11 +3,7 @@ folders) and using them from the CLI (``--sample-steps``) and the server (``/tts
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -135,51 +131,27 @@ def test_cli_synthesize_v4_with_sample_steps(tmp_path, capsys) -> None:
 def test_server_tts_takes_sample_steps(tmp_path) -> None:
     import httpx
 
-    from tests.server.conftest import free_port, reference_clip, wav_bytes
+    from tests.server.conftest import Server, reference_clip, wav_bytes
 
     folder = official_folder(tmp_path / "models", "v4")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(Path(__file__).resolve().parents[2] / "src"), str(Path(__file__).resolve().parents[2])]
-        ),
-    }
-    cmd = [sys.executable, "-m", "fastsovits", "serve", "--model", str(folder), "--version", "v4", "--device", "cpu"]
-    cmd += ["--num-slots", "4", "--max-len", "256", "--max-new-tokens", "20", "--threads", "1", "--port", str(port)]
-    cmd += ["--data-dir", str(tmp_path / "data")]
-    log = open(tmp_path / "server.log", "w+b")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = Server(tmp_path, [], tmp_path / "data", model=["--model", str(folder), "--version", "v4"])
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            time.sleep(0.5)
-        ref = tmp_path / "ref.wav"
-        ref.write_bytes(wav_bytes(reference_clip(), 32000))
-        with httpx.Client(base_url=url, timeout=120) as c:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=120) as c:
             voice = c.post(
                 "/v1/voices",
                 data={"name": "v4voice", "text": REF_TEXT, "language": "en"},
-                files={"audio": ("ref.wav", ref.read_bytes(), "audio/wav")},
+                files={"audio": ("ref.wav", wav_bytes(reference_clip(), 32000), "audio/wav")},
             )
             assert voice.status_code in (200, 201), voice.text
             bodies = []
             for steps in (4, 8):
-                r = c.post("/tts", json={"text": "Hello there.", "text_lang": "en", "voice": "v4voice", "top_k": 1,
-                                         "seed": 1, "sample_steps": steps})  # fmt: skip
+                body = {"text": "Hello there.", "text_lang": "en", "voice": "v4voice", "top_k": 1, "seed": 1}
+                r = c.post("/tts", json={**body, "sample_steps": steps})
                 assert r.status_code == 200, r.text
                 bodies.append(r.content)
             assert bodies[0] != bodies[1]
             bad = c.post("/tts", json={"text": "Hi.", "text_lang": "en", "voice": "v4voice", "sample_steps": 0})
             assert bad.status_code == 400 and "sample_steps" in bad.text
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        server.stop()

@@ -45,21 +45,22 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, extra: list[str], data_dir: Path | None = None) -> None:
+    def __init__(
+        self, tmp: Path, extra: list[str], data_dir: Path | None = None, model: list[str] | None = None
+    ) -> None:
+        """``model``: the model options (default: the tiny v2 GPT, SoVITS and HuBERT files)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
+        if model is None:
+            model = ["--gpt", str(REF / "tiny/tiny_s1_v2.ckpt"), "--sovits", str(REF / "tiny/tiny_s2_v2.pth")]
+            model += ["--hubert", str(REF / "tiny/tiny_hubert")]
         cmd = [
             sys.executable,
             "-m",
             "fastsovits",
             "serve",
-            "--gpt",
-            str(REF / "tiny/tiny_s1_v2.ckpt"),
-            "--sovits",
-            str(REF / "tiny/tiny_s2_v2.pth"),
-            "--hubert",
-            str(REF / "tiny/tiny_hubert"),
+            *model,
             "--device",
             "cpu",
             "--num-slots",

@@ -106,11 +106,7 @@ def build_sentence_job(
     decode = DecodeInputs(
         phones, voice.ge, params.noise_scale, params.speed_factor, noise_seed, voice.in_context, params.sample_steps
     )
-    # v3/v4 sentences are decoded whole (their CFM window spans the sentence): they stream sentence by sentence.
-    token_stream = stream and voice.in_context is None
-    spec = (
-        StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if token_stream else None
-    )
+    spec = StreamSpec(params.min_chunk_length, params.fixed_length_chunk, params.overlap_length) if stream else None
     cap = min(params.max_new_tokens, token_cap)
     guard = None
     if params.guard:

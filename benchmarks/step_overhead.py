@@ -2,9 +2,10 @@
 
     python benchmarks/step_overhead.py [--workdir DIR] [--dtype int8|bf16|fp32] [--threads 2] [--steps 100]
 
-One row of a typical prompt (90 phones, 150 prompt tokens) is admitted into a ``T2SRunner``; then, at the
-same attention length: ms per ``T2SRunner.step`` (sampling, the host sync, the model step), ms per bare
-``decode_step``, ms per ``sample_step`` and per ``exponential_noise`` alone (min and median), and the torch
+One row of a typical prompt (90 phones, 150 prompt tokens) is admitted into a ``T2SRunner``. Each timed
+``T2SRunner.step`` (sampling, the host sync, the model step) is followed by a bare ``decode_step`` at the same
+attention length on a cache of its own (same prefix); the JSON has both (ms, min and median), the attention
+lengths covered, ms per ``sample_step`` and per ``exponential_noise`` alone (min and median), and the torch
 profiler's top operators of 20 runner steps. ``--workdir`` holds (or receives) the files of ``benchmarks/fullsize.py``.
 """
 
@@ -24,15 +25,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def timed(fn, n: int, warmup: int = 10) -> dict:
-    for _ in range(warmup):
+WARMUP = 10  # untimed steps first
+PROFILED_STEPS = 20
+
+
+def summary(seconds: list[float]) -> dict:
+    return {"min": round(min(seconds) * 1000, 3), "median": round(statistics.median(seconds) * 1000, 3)}
+
+
+def timed(fn, n: int) -> dict:
+    for _ in range(WARMUP):
         fn()
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return {"min": round(min(times) * 1000, 3), "median": round(statistics.median(times) * 1000, 3)}
+    return summary(times)
 
 
 @torch.no_grad()
@@ -41,8 +50,9 @@ def measure(gpt: Path, dtype: str, steps: int) -> dict:
 
     from fastsovits.checkpoints.gpt import load_gpt
     from fastsovits.engine.sampling import RowSampling, SamplingTensors, exponential_noise, sample_step
-    from fastsovits.engine.t2s_inputs import T2SRow
+    from fastsovits.engine.t2s_inputs import T2SRow, pad_rows
     from fastsovits.engine.t2s_runner import T2SRunner
+    from fastsovits.models.kv_cache import StaticKVCache
     from fastsovits.models.quant import quantize_t2s_
 
     model = load_gpt(gpt)[0].eval()
@@ -57,26 +67,40 @@ def measure(gpt: Path, dtype: str, steps: int) -> dict:
         torch.randint(0, 1024, (150,), generator=g),
     )
     params = RowSampling(top_k=15, seed=1)
-    runner = T2SRunner(model, 4, 240 + 3 * (steps + 40))
+    prefix = int(row.phones.numel() + row.prompt.numel())
+    runner = T2SRunner(model, 4, prefix + WARMUP + steps + PROFILED_STEPS + 1)
     runner.admit([0], [row], [params])
-    runner_ms = timed(runner.step, steps)
-    _, kv_len = runner.window()
-    tokens, positions = torch.tensor([[5]]), runner.positions[:1].clone()
-    bare_ms = timed(lambda: model.decode_step(tokens, positions, runner.cache, kv_len), steps)
+    # The bare step gets a cache of its own (same prefix), so it never writes into the runner's row.
+    cache = StaticKVCache.for_model(model, 1, runner.max_len)
+    phones, phone_lens, bert, prompts, prompt_lens = pad_rows([row], model.config.bert_dim, "cpu")
+    _, positions = model.prefill(phones, phone_lens, bert, prompts, prompt_lens, cache)
+    tokens = torch.tensor([[5]])
+    runner_s, bare_s, lengths = [], [], []
+    for i in range(WARMUP + steps):  # each runner step, then a bare step at the same attention length
+        _, kv_len = runner.window()
+        t0 = time.perf_counter()
+        runner.step()
+        t1 = time.perf_counter()
+        model.decode_step(tokens, positions, cache, kv_len)
+        t2 = time.perf_counter()
+        if i >= WARMUP:
+            runner_s.append(t1 - t0)
+            bare_s.append(t2 - t1)
+            lengths.append(kv_len)
     knobs = SamplingTensors.from_rows([params], model.config.vocab_size)
     logits = torch.randn(1, model.config.vocab_size, generator=g)
     seen = torch.zeros(1, model.config.vocab_size, dtype=torch.bool)
     at = torch.tensor([20])
     sample_ms = timed(lambda: sample_step(logits.clone(), seen, knobs, at, model.config.eos)[0].tolist(), 3 * steps)
     noise_ms = timed(lambda: exponential_noise(knobs.seed, at, knobs.vocab_ids), 3 * steps)
-    ops = top_ops(lambda: [runner.step() for _ in range(20)], n=15)
+    ops = top_ops(lambda: [runner.step() for _ in range(PROFILED_STEPS)], n=15)
     return {
-        "kv_len": kv_len,
-        "runner_step_ms": runner_ms,
-        "bare_decode_step_ms": bare_ms,
+        "kv_len_first_last": [lengths[0], lengths[-1]],
+        "runner_step_ms": summary(runner_s),
+        "bare_decode_step_ms": summary(bare_s),
         "sample_step_ms": sample_ms,
         "exponential_noise_ms": noise_ms,
-        "profile_20_runner_steps": ops,
+        f"profile_{PROFILED_STEPS}_runner_steps": ops,
     }
 
 
